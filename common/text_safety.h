@@ -1,0 +1,29 @@
+// Text from engineers, logs, plugins or the network is made safe before a
+// terminal shows it: C0/C1 controls and bidi overrides are escaped, invalid
+// UTF-8 becomes U+FFFD. CSV and HTML helpers follow the same rules.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace rdiag {
+
+// Valid UTF-8 out: each invalid byte becomes U+FFFD.
+std::string sanitize_utf8(std::string_view in);
+
+// For a terminal: controls as \xNN / \u{NNNN} (so ESC shows as "\x1b"), bidi
+// overrides and isolates (U+202A-202E, U+2066-2069) and other invisible
+// format characters escaped as \u{NNNN}; tab and newline kept only when
+// allow_newlines (multi-line notes), else escaped too.
+std::string terminal_safe(std::string_view in, bool allow_newlines = false);
+
+// CSV cell: quoted when needed; a leading = + - @ TAB CR gets a ' prefix.
+std::string csv_cell(std::string_view in);
+
+// HTML text and attribute escaping.
+std::string html_escape(std::string_view in);
+
+// Display width of UTF-8 text in terminal columns (CJK wide = 2), for tables.
+std::size_t display_width(std::string_view utf8);
+
+}  // namespace rdiag

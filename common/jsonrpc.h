@@ -3,10 +3,9 @@
 // deeper than 16 gets -32600; malformed JSON -32700; the connection stays usable.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <cstddef>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -37,6 +36,8 @@ constexpr int kMaxDepth = 16;
 // feed() calls on_line for each complete line (without "\n", a trailing "\r"
 // removed) and on_oversized once for each line that went over the cap (that
 // line's bytes are dropped up to and including its newline).
+// The cap counts every byte before the "\n", a trailing "\r" included.
+// Empty lines are skipped.
 class LineAssembler {
  public:
   explicit LineAssembler(std::size_t max_line = kMaxRequestBytes) : max_(max_line) {}
@@ -59,7 +60,8 @@ struct Request {
 
 struct ParseFailure {
   int code;            // kParseError or kInvalidRequest
-  std::string reason;  // parse_error | too_deep | not_an_object | bad_version | bad_method | bad_id | bad_params
+  std::string reason;  // parse_error | too_deep | batch_not_supported | not_an_object |
+                       // bad_version | bad_method | bad_id | bad_params
   std::string detail;  // English detail for logs
   nlohmann::json id;   // the id when it could be recovered, else null
 };

@@ -37,6 +37,12 @@ Result<Cidr> parse_cidr(std::string_view text);
 // sshd does with UseDNS no.
 bool match_from_patterns(std::string_view pattern_list, const IpAddress& addr);
 
+// Checks a from= pattern list when the engineers file is read, so a typo is
+// reported with its line instead of silently never matching: empty entries,
+// a prefix too long for its family, host bits set ("10.0.0.1/8"), or a '/'
+// entry that is not a CIDR.
+Result<void> validate_from_patterns(std::string_view pattern_list);
+
 // host:port, [v6]:port; port 0..65535.
 struct HostPort {
   std::string host;

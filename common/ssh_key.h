@@ -27,6 +27,9 @@ struct Ed25519PrivateKey {
   std::array<std::uint8_t, 32> pub{};
   std::string comment;
   PublicKey public_key() const;
+  // Wipes the seed (OPENSSL_cleanse) so key material does not linger in freed
+  // memory. Only a destructor: the struct stays an aggregate and copyable.
+  ~Ed25519PrivateKey();
 };
 
 // "SHA256:" + unpadded base64 of SHA-256(blob), as `ssh-keygen -lf` shows it.

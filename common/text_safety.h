@@ -3,13 +3,20 @@
 // UTF-8 becomes U+FFFD. CSV and HTML helpers follow the same rules.
 #pragma once
 
+#include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 
 namespace rdiag {
 
-// Valid UTF-8 out: each invalid byte becomes U+FFFD.
+// Valid UTF-8 out: each invalid byte becomes U+FFFD. Invalid means not
+// well-formed per Unicode table 3-7: overlongs, surrogates, > U+10FFFF, stray
+// continuation bytes and truncated sequences (each byte of those counts).
 std::string sanitize_utf8(std::string_view in);
+
+// Offset of the first byte that is not well-formed UTF-8, or nullopt.
+std::optional<std::size_t> first_invalid_utf8(std::string_view in);
 
 // For a terminal: controls as \xNN / \u{NNNN} (so ESC shows as "\x1b"), bidi
 // overrides and isolates (U+202A-202E, U+2066-2069) and other invisible

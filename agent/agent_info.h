@@ -1,0 +1,23 @@
+// agent.info: what an engineer may learn before any grant.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include "agent/keys.h"
+#include "common/engineers.h"
+
+namespace rdiag::agent {
+
+// Host facts read once at start-up (they do not change while we run).
+struct HostFacts {
+  std::string hostname;
+  std::string os;  // PRETTY_NAME from /etc/os-release
+};
+HostFacts read_host_facts();
+
+nlohmann::json key_json(const Ed25519PrivateKey& key);
+nlohmann::json engineer_json(const Engineer& engineer);
+nlohmann::json agent_info_json(const HostFacts& host, const AgentKeys& keys,
+                               const Engineer& caller, std::size_t max_request_bytes);
+
+}  // namespace rdiag::agent

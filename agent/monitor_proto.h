@@ -1,0 +1,56 @@
+// The closed list of requests a connection process may send to the monitor,
+// in OpenSSH's monitor pattern: one typed request, one typed answer, over a
+// socketpair. Client stubs are mm_<name> (agent/ssh/), monitor handlers are
+// answer_<name> (agent/monitor.cpp).
+//
+// Frame: 4-byte big-endian length N, then N bytes: one type byte and a JSON
+// object. The monitor kills a connection process that sends an unknown type,
+// a malformed body, or a request its state does not permit.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+
+namespace rdiag::agent {
+
+enum class MonType : std::uint8_t {
+  kInit = 1,           // monitor -> child, first and once: host key, limits, language
+  kKeyAllowed = 2,     // may this public key sign in from this peer? (probe)
+  kAuthFailed = 3,     // a signed attempt failed (bad signature or refused key)
+  kAuthSucceeded = 4,  // libssh verified a signature: bind the identity
+  kAgentInfo = 5,      // agent.info
+};
+constexpr std::uint8_t kAnswerBit = 0x80;
+
+// Bodies carry JSON-RPC params later on, so allow a little over the request cap.
+constexpr std::size_t kMaxMonFrame = 4U * 1024U * 1024U;
+
+struct MonMessage {
+  std::uint8_t type = 0;  // raw: the receiver decides what it accepts
+  nlohmann::json body;
+};
+
+std::string encode_frame(std::uint8_t type, const nlohmann::json& body);
+
+// Incremental decoder for a non-blocking reader (the monitor side).
+class MonDecoder {
+ public:
+  // Appends bytes; returns false when the stream is malformed (oversized
+  // frame, empty frame, body not a JSON object).
+  bool feed(const char* data, std::size_t len, std::vector<MonMessage>& out);
+
+ private:
+  std::string buf_;
+};
+
+// Blocking helpers for the connection process (one outstanding request).
+Result<void> send_frame(int fd, std::uint8_t type, const nlohmann::json& body);
+Result<MonMessage> recv_frame(int fd);
+
+}  // namespace rdiag::agent

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The demo: an rdiag-agent on 127.0.0.1 with a throwaway state dir and a fresh
+# engineer key, a console that adds it as a site, `rdiag info`, and a clean stop.
+# Installs what it needs (Debian 12) and builds first.
+#   scripts/demo.sh            # English
+#   LANG=zh_CN.UTF-8 scripts/demo.sh   # 中文
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+scripts/deps.sh
+scripts/build.sh default >/dev/null
+bin="$root/build/default"
+agent="$bin/agent/rdiag-agent"
+rdiag="$bin/console/rdiag"
+
+work=$(mktemp -d /tmp/rdiag-demo-XXXXXX)
+agent_pid=""
+cleanup() {
+  if [ -n "$agent_pid" ] && kill -0 "$agent_pid" 2>/dev/null; then
+    kill -TERM "$agent_pid"; wait "$agent_pid" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+step "1. An engineer key (the vendor side)"
+ssh-keygen -q -t ed25519 -N '' -C "demo engineer" -f "$work/engineer_ed25519"
+ssh-keygen -l -f "$work/engineer_ed25519.pub"
+
+step "2. The customer's IT enrols that key in the agent's engineers file"
+mkdir -p "$work/etc"
+printf 'rdiag-name="李伟",rdiag-role="engineer",rdiag-id="E1024" %s\n' \
+  "$(cat "$work/engineer_ed25519.pub")" > "$work/etc/engineers"
+cat > "$work/etc/agent.json" <<JSON
+{ "state_dir": "$work/state", "engineers_file": "$work/etc/engineers",
+  "allow_from": ["127.0.0.0/8"] }
+JSON
+cat "$work/etc/engineers"
+
+step "3. Start rdiag-agent on 127.0.0.1 (port chosen by the kernel)"
+"$agent" --config "$work/etc/agent.json" run --listen 127.0.0.1:0 \
+  > "$work/agent.out" 2> "$work/agent.log" &
+agent_pid=$!
+for _ in $(seq 1 100); do grep -q '^listening on' "$work/agent.out" 2>/dev/null && break; sleep 0.1; done
+grep '^listening on' "$work/agent.out" || { cat "$work/agent.log"; exit 1; }
+port=$(sed -n 's/^listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$work/agent.out")
+echo "host key: $("$agent" --state-dir "$work/state" fingerprint)"
+echo "seal key: $("$agent" --state-dir "$work/state" fingerprint --seal)"
+
+step "4. The engineer adds the customer as a site and asks the agent who it is"
+"$rdiag" --data-dir "$work/console" sites add acme-erp "127.0.0.1:$port" --tag demo
+"$rdiag" --data-dir "$work/console" sites list
+# --accept-new pins both fingerprints shown above on first contact.
+"$rdiag" --data-dir "$work/console" --key "$work/engineer_ed25519" --accept-new info acme-erp
+
+step "5. Stop the agent cleanly (SIGTERM)"
+kill -TERM "$agent_pid"; wait "$agent_pid"; echo "agent exit status: $?"
+agent_pid=""
+echo; echo "agent log:"; cat "$work/agent.log"

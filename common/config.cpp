@@ -39,7 +39,7 @@ constexpr int kMaxRetentionDays = 36500;
 constexpr int kMaxCount = 1000000;  // upper bound for counts and rates: catches typos, not policy
 constexpr std::int64_t kMinRequestBytes = 1024;
 constexpr std::int64_t kMaxRequestBytes = std::int64_t{1} << 30;
-constexpr std::size_t kMaxConfigBytes = 4 * 1024 * 1024;
+constexpr std::size_t kMaxConfigBytes = std::size_t{4} * 1024 * 1024;
 
 // The file being read and the folder its relative paths are anchored to.
 struct Ctx {
@@ -280,8 +280,9 @@ Result<json> parse_json(std::string_view text, const std::string& file) {
   };
   try {
     json doc = json::parse(text.begin(), text.end(), on_event);
-    if (duplicate)
+    if (duplicate) {
       return make_error(tr("common.config.duplicate", file, *duplicate), "config_syntax");
+    }
     return doc;
   } catch (const json::parse_error& e) {
     // e.byte counts from 1 and points at the last character read.

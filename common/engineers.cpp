@@ -30,7 +30,7 @@ constexpr std::string_view kRestricting[] = {
 constexpr std::string_view kRoles[] = {"engineer", "senior", "dba"};
 constexpr std::string_view kUtf8Bom = "\xEF\xBB\xBF";
 // A generous bound: thousands of RSA-16384 lines fit. Anything larger is a mistake.
-constexpr std::size_t kMaxFileBytes = 16 * 1024 * 1024;
+constexpr std::size_t kMaxFileBytes = std::size_t{16} * 1024 * 1024;
 
 struct Option {
   std::string name;  // lowercase: OpenSSH compares option names case-insensitively

@@ -58,6 +58,13 @@ std::string_view text_in(Lang l, std::string_view id) {
 std::string_view text(std::string_view id) { return text_in(lang(), id); }
 
 std::size_t catalog_size() { return std::size(kCatalog); }
+
+std::vector<std::string_view> catalog_ids() {
+  std::vector<std::string_view> ids;
+  ids.reserve(std::size(kCatalog));
+  for (const Entry& e : kCatalog) ids.push_back(e.id);
+  return ids;
+}
 bool has_id(std::string_view id) { return find(id) != nullptr; }
 
 }  // namespace rdiag::i18n

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace rdiag::i18n {
 
@@ -28,6 +29,7 @@ std::string_view text(std::string_view id);
 
 // Every id in the catalog; for the catalog's own tests.
 std::size_t catalog_size();
+std::vector<std::string_view> catalog_ids();
 bool has_id(std::string_view id);
 std::string_view text_in(Lang lang, std::string_view id);
 

@@ -63,7 +63,10 @@ std::optional<Result<Cidr>> strict_cidr(std::string_view entry) {
 
 // OpenSSH match_pattern(): '*' any run, '?' one character, the rest literal.
 bool wildcard_match(std::string_view text, std::string_view pattern) {
-  std::size_t t = 0, p = 0, star = std::string_view::npos, resume = 0;
+  std::size_t t = 0;
+  std::size_t p = 0;
+  std::size_t star = std::string_view::npos;  // last '*' seen
+  std::size_t resume = 0;                     // where in text that '*' is tried next
   while (t < text.size()) {
     if (p < pattern.size() && (pattern[p] == '?' || pattern[p] == text[t])) {
       ++t;
@@ -155,7 +158,7 @@ Result<Cidr> parse_cidr(std::string_view text) {
 // against the address text (match_hostname). Any negated match, or an entry
 // that is an error, denies.
 bool match_from_patterns(std::string_view pattern_list, const IpAddress& addr) {
-  const std::string text = addr.to_string();  // inet_ntop: lowercase, as sshd's ntop
+  std::string text = addr.to_string();  // inet_ntop: lowercase, as sshd's ntop
   bool allowed = false;
   bool denied = false;
   for_each_entry(pattern_list, [&](std::string_view entry, bool neg) {

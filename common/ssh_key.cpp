@@ -38,7 +38,7 @@ constexpr std::size_t kPemWidth = 70;
 constexpr std::size_t kNoneBlockSize = 8;
 constexpr std::size_t kEd25519Len = 32;
 // A real key file is under 1 KiB; anything this big is not one.
-constexpr std::size_t kMaxKeyFileBytes = 64 * 1024;
+constexpr std::size_t kMaxKeyFileBytes = std::size_t{64} * 1024;
 constexpr std::string_view kB64Alphabet =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -320,8 +320,9 @@ Result<PublicKey> parse_public_key_line(std::string_view line) {
   };
   std::string_view type_name = next_token();
   std::string_view b64 = next_token();
-  if (type_name.empty() || b64.empty())
+  if (type_name.empty() || b64.empty()) {
     return make_error(tr("common.key.missing_fields"), "bad_key");
+  }
   if (find_key_type(type_name) == nullptr) {
     return make_error(tr("common.key.unknown_type", terminal_safe(type_name)), "unknown_key_type");
   }
@@ -599,8 +600,9 @@ Result<Ed25519PrivateKey> load_or_create_ed25519(const std::string& path, std::s
   // Lost a race with another process making the same key: use theirs.
   auto theirs = read_key_file(path);
   if (!theirs) return theirs.error();
-  if (!theirs->has_value())
+  if (!theirs->has_value()) {
     return make_error(tr("common.key.read_failed", path, errno_text(ENOENT)), "io");
+  }
   return parse_key_file(path, **theirs);
 }
 

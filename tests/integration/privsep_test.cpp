@@ -24,8 +24,8 @@ namespace rdiag::test {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-using std::chrono::milliseconds;
 using nlohmann::json;
+using std::chrono::milliseconds;
 
 const char* const kNetAccount = "rdiag-net";
 
@@ -108,7 +108,7 @@ class Privsep : public ::testing::Test {
  protected:
   void start_with(const std::string& engineers_text) {
     write_file(agent_.engineers_path(), engineers_text);
-    ASSERT_TRUE(agent_.start(nlohmann::json::object(), "127.0.0.1:0", {{"LC_ALL", "C"}})) << agent_.log();
+    ASSERT_TRUE(agent_.start({}, "127.0.0.1:0", {{"LC_ALL", "C"}})) << agent_.log();
   }
   // Connects alice and returns the single connection process serving her.
   pid_t connect_alice(RpcClient& c) {
@@ -258,8 +258,7 @@ TEST_F(Privsep, DescriptorsTheAgentInheritedDoNotReachTheConnectionProcess) {
   ::close(raw);
   ASSERT_GE(planted, 40);
   write_file(agent_.engineers_path(), alice_.public_line + "\n");
-  const bool started =
-      agent_.start(nlohmann::json::object(), "127.0.0.1:0", {{"LC_ALL", "C"}});
+  const bool started = agent_.start({}, "127.0.0.1:0", {{"LC_ALL", "C"}});
   ::close(planted);
   ASSERT_TRUE(started) << agent_.log();
   // The agent did inherit it (otherwise this test proves nothing).
@@ -275,8 +274,9 @@ TEST_F(Privsep, DescriptorsTheAgentInheritedDoNotReachTheConnectionProcess) {
   if (fds.empty() && errno == EACCES) GTEST_SKIP() << "cannot read /proc/" << child << "/fd";
   ASSERT_FALSE(fds.empty());
   for (const auto& [fd, target] : fds) {
-    EXPECT_NE(target, secret) << "the starter's file is open in the connection process as fd "
-                              << fd << "\n" << describe(fds);
+    EXPECT_NE(target, secret) << "the starter's file is open in the connection process as fd " << fd
+                              << "\n"
+                              << describe(fds);
   }
 }
 
@@ -309,8 +309,9 @@ TEST_F(Privsep, RemovedKeyLosesItsLiveConnectionAtOnce) {
   RpcClient again;
   EXPECT_FALSE(again.connect(agent_.port(), alice_.path));
   EXPECT_TRUE(again.auth_denied()) << again.error();
-  auto r = ssh_rpc(agent_.port(), alice_.path, R"({"jsonrpc":"2.0","id":1,"method":"agent.info"})"
-                                               "\n");
+  auto r = ssh_rpc(agent_.port(), alice_.path,
+                   R"({"jsonrpc":"2.0","id":1,"method":"agent.info"})"
+                   "\n");
   EXPECT_EQ(r.exit_code, 255);
   EXPECT_NE(r.err.find("Permission denied"), std::string::npos) << r.err;
   EXPECT_NE(agent_.log().find("key_removed_or_expired"), std::string::npos) << agent_.log();

@@ -15,12 +15,16 @@
 namespace rdiag::test {
 namespace {
 
-using std::chrono::milliseconds;
 using nlohmann::json;
+using std::chrono::milliseconds;
 
-std::string line_of(const json& j) { return j.dump() + "\n"; }
+std::string line_of(const json& j) {
+  return j.dump() + "\n";
+}
 
-std::string info_line(const json& id) { return line_of(rpc_request(id, "agent.info")); }
+std::string info_line(const json& id) {
+  return line_of(rpc_request(id, "agent.info"));
+}
 
 // The error reason a client reads, or "" when the answer is not an error.
 std::string reason_of(const json& answer) {
@@ -37,7 +41,7 @@ class RpcFraming : public ::testing::Test {
  protected:
   void SetUp() override {
     write_file(agent_.engineers_path(), "rdiag-name=\"Alice\" " + alice_.public_line + "\n");
-    ASSERT_TRUE(agent_.start(nlohmann::json::object())) << agent_.log();
+    ASSERT_TRUE(agent_.start()) << agent_.log();
   }
 
   // Runs `input` through the stock OpenSSH client and returns the answer lines.
@@ -196,8 +200,10 @@ TEST_F(RpcFraming, UnknownMethodGetsMethodNotFoundWithTheIdEchoed) {
 }
 
 TEST_F(RpcFraming, NotificationGetsNoAnswerAndTheFollowingRequestDoes) {
-  const std::string notification = R"({"jsonrpc":"2.0","method":"agent.info"})" "\n";
-  const std::string unknown_notification = R"({"jsonrpc":"2.0","method":"no.such"})" "\n";
+  const std::string notification = R"({"jsonrpc":"2.0","method":"agent.info"})"
+                                   "\n";
+  const std::string unknown_notification = R"({"jsonrpc":"2.0","method":"no.such"})"
+                                           "\n";
   auto lines = stock_ssh(notification + unknown_notification + info_line(9));
   ASSERT_EQ(lines.size(), 1U) << "only the request is answered; got " << lines.size();
   EXPECT_EQ(lines[0]["id"], 9);
@@ -230,7 +236,8 @@ TEST_F(RpcFraming, SeveralRequestsInOneWriteAreAnsweredInOrder) {
 }
 
 TEST_F(RpcFraming, CrLfLineEndingsAreAccepted) {
-  auto lines = stock_ssh(R"({"jsonrpc":"2.0","id":1,"method":"agent.info"})" "\r\n");
+  auto lines = stock_ssh(R"({"jsonrpc":"2.0","id":1,"method":"agent.info"})"
+                         "\r\n");
   ASSERT_EQ(lines.size(), 1U);
   EXPECT_TRUE(lines[0].contains("result")) << lines[0].dump();
 }

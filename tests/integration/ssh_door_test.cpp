@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+
 #include "tests/support/harness.h"
 
 namespace rdiag::test {
@@ -155,6 +157,56 @@ TEST_F(SshDoor, KeysPersistAcrossRestarts) {
   struct stat st {};
   ASSERT_EQ(::stat((agent_.state_dir() + "/seal_ed25519").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600U);
+}
+
+TEST_F(SshDoor, AllowFromRefusesOtherSources) {
+  write_file(agent_.engineers_path(), alice_.public_line + "\n");
+  ASSERT_TRUE(agent_.start({{"allow_from", {"10.0.0.0/8"}}})) << agent_.log();
+  auto r = ssh_rpc(agent_.port(), alice_.path, kInfoRequest);
+  EXPECT_EQ(r.exit_code, 255);
+  EXPECT_TRUE(r.out.empty());
+  EXPECT_NE(agent_.log().find("allow_from"), std::string::npos) << agent_.log();
+}
+
+TEST_F(SshDoor, BadConfigNamesFileKeyAndChangesNothing) {
+  write_file(dir_ / "bad.json", R"({"state_dir":"state","engineers_file":"engineers","lisen":"x"})");
+  auto r = run({RDIAG_AGENT_BIN, "--config", dir_ / "bad.json", "run", "--listen", "127.0.0.1:0"},
+               {.env = {{"LANG", "C.UTF-8"}}, .unset_env = {"LC_ALL", "LC_MESSAGES"}});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("bad.json"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("lisen"), std::string::npos) << r.err;
+  EXPECT_TRUE(r.out.empty()) << "no listening line for a config that was refused";
+  struct stat st {};
+  EXPECT_NE(::stat((dir_ / "state").c_str(), &st), 0) << "a refused config must not create state";
+}
+
+TEST_F(SshDoor, AgentSpeaksChineseWithLang) {
+  write_file(dir_ / "bad.json", R"({"state_dir":"state","engineers_file":"engineers","lisen":"x"})");
+  auto r = run({RDIAG_AGENT_BIN, "--config", dir_ / "bad.json", "--lang", "zh_CN", "run"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("lisen"), std::string::npos) << r.err;
+  auto by_locale = run({RDIAG_AGENT_BIN, "--config", dir_ / "bad.json", "run"},
+                       {.env = {{"LANG", "zh_CN.UTF-8"}}, .unset_env = {"LC_ALL", "LC_MESSAGES"}});
+  EXPECT_EQ(r.err, by_locale.err);
+  auto english = run({RDIAG_AGENT_BIN, "--config", dir_ / "bad.json", "--lang", "en", "run"});
+  EXPECT_NE(r.err, english.err) << "the Chinese message must differ from the English one";
+  // Chinese text is three-byte UTF-8 (U+4E00..U+9FFF starts with 0xE4..0xE9).
+  EXPECT_TRUE(std::any_of(r.err.begin(), r.err.end(), [](char c) {
+    auto u = static_cast<unsigned char>(c);
+    return u >= 0xE4 && u <= 0xE9;
+  })) << r.err;
+}
+
+TEST_F(SshDoor, RpcErrorsComeInTheAgentsLanguage) {
+  write_file(agent_.engineers_path(), alice_.public_line + "\n");
+  ASSERT_TRUE(agent_.start({}, "127.0.0.1:0", {{"LANG", "zh_CN.UTF-8"}})) << agent_.log();
+  auto r = ssh_rpc(agent_.port(), alice_.path, "{not json\n");
+  auto lines = json_lines(r.out);
+  ASSERT_EQ(lines.size(), 1U) << r.out;
+  EXPECT_EQ(lines[0]["error"]["code"], -32700);
+  EXPECT_EQ(lines[0]["error"]["data"]["reason"], "parse_error");
+  EXPECT_NE(lines[0]["error"]["message"].get<std::string>().find("JSON"), std::string::npos);
+  EXPECT_NE(lines[0]["error"]["message"].get<std::string>().find("请求"), std::string::npos);
 }
 
 }  // namespace

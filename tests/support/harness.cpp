@@ -1,12 +1,12 @@
 #include "tests/support/harness.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <libssh/libssh.h>
 #include <netinet/in.h>
-#include <sys/socket.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -276,7 +276,9 @@ std::vector<nlohmann::json> json_lines(const std::string& text) {
 // ---------------------------------------------------------------------------
 // RpcClient (libssh client)
 
-RpcClient::~RpcClient() { close(); }
+RpcClient::~RpcClient() {
+  close();
+}
 
 bool RpcClient::fail(const std::string& what) {
   error_ = what;
@@ -397,8 +399,9 @@ bool RpcClient::wait_closed(std::chrono::milliseconds timeout) {
 }
 
 bool RpcClient::is_open() const {
-  return session_ != nullptr && channel_ != nullptr && !closed_ && ssh_is_connected(session_) != 0 &&
-         ssh_channel_is_open(channel_) != 0 && ssh_channel_is_eof(channel_) == 0;
+  return session_ != nullptr && channel_ != nullptr && !closed_ &&
+         ssh_is_connected(session_) != 0 && ssh_channel_is_open(channel_) != 0 &&
+         ssh_channel_is_eof(channel_) == 0;
 }
 
 void RpcClient::close() {

@@ -132,8 +132,9 @@ class RpcClient {
   // at EOF or when the connection is gone.
   std::optional<std::string> read_line(std::chrono::milliseconds timeout);
   // Writes request.dump() + "\n" and parses the next line.
-  std::optional<nlohmann::json> call(const nlohmann::json& request,
-                                     std::chrono::milliseconds timeout = std::chrono::milliseconds(10000));
+  std::optional<nlohmann::json> call(
+      const nlohmann::json& request,
+      std::chrono::milliseconds timeout = std::chrono::milliseconds(10000));
   // Waits until the agent closes the channel or the connection; true if it did
   // within the timeout. Lines that arrive meanwhile are kept for read_line.
   bool wait_closed(std::chrono::milliseconds timeout);

@@ -1,8 +1,8 @@
 #include "common/config.h"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -40,8 +40,8 @@ class Config : public ::testing::Test {
   }
 };
 
-::testing::AssertionResult Mentions(const char* msg_expr, const char*, const std::string& msg,
-                                    std::string_view part) {
+::testing::AssertionResult mentions(const char* msg_expr, const char* /*part_expr*/,
+                                    const std::string& msg, std::string_view part) {
   if (msg.find(part) != std::string::npos) return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure() << msg_expr << " does not mention " << part << ": " << msg;
 }
@@ -117,47 +117,47 @@ TEST_F(Config, RelativeConfigPathStartsFromTheWorkingDirectory) {
 
 TEST_F(Config, UnknownTopLevelKeyNamesFileKeyAndKnownKeys) {
   std::string msg = error_of(with(R"("lisen": "0.0.0.0:2222")"));
-  EXPECT_PRED_FORMAT2(Mentions, msg, "'lisen'");
-  EXPECT_PRED_FORMAT2(Mentions, msg, "listen, allow_from, state_dir");
+  EXPECT_PRED_FORMAT2(mentions, msg, "'lisen'");
+  EXPECT_PRED_FORMAT2(mentions, msg, "listen, allow_from, state_dir");
 }
 
 TEST_F(Config, UnknownLimitsKeyNamesItsPath) {
   std::string msg = error_of(with(R"("limits": {"max_conections": 5})"));
-  EXPECT_PRED_FORMAT2(Mentions, msg, "'limits.max_conections'");
-  EXPECT_PRED_FORMAT2(Mentions, msg, "max_connections, max_startups");
+  EXPECT_PRED_FORMAT2(mentions, msg, "'limits.max_conections'");
+  EXPECT_PRED_FORMAT2(mentions, msg, "max_connections, max_startups");
 }
 
 TEST_F(Config, TypeErrorsNameKeyPathAndExpectedType) {
   std::string msg = error_of(with(R"("limits": {"max_connections": "128"})"));
-  EXPECT_PRED_FORMAT2(Mentions, msg, "'limits.max_connections'");
-  EXPECT_PRED_FORMAT2(Mentions, msg, "whole number");
-  EXPECT_PRED_FORMAT2(Mentions, error_of(with(R"("limits": {"max_per_source": 2.5})")),
+  EXPECT_PRED_FORMAT2(mentions, msg, "'limits.max_connections'");
+  EXPECT_PRED_FORMAT2(mentions, msg, "whole number");
+  EXPECT_PRED_FORMAT2(mentions, error_of(with(R"("limits": {"max_per_source": 2.5})")),
                       "'limits.max_per_source'");
-  EXPECT_PRED_FORMAT2(Mentions, error_of(R"({"state_dir": 5, "engineers_file": "/e"})"),
+  EXPECT_PRED_FORMAT2(mentions, error_of(R"({"state_dir": 5, "engineers_file": "/e"})"),
                       "'state_dir'");
   msg = error_of(with(R"("allow_from": "10.0.0.0/8")"));
-  EXPECT_PRED_FORMAT2(Mentions, msg, "'allow_from'");
-  EXPECT_PRED_FORMAT2(Mentions, msg, "list");
-  EXPECT_PRED_FORMAT2(Mentions, error_of(with(R"("limits": [])")), "'limits'");
-  EXPECT_PRED_FORMAT2(Mentions, error_of(with(R"("shell": ["bash"])")), "'shell'");
-  EXPECT_PRED_FORMAT2(Mentions, error_of(with(R"("notify_command": "notify-it")")),
+  EXPECT_PRED_FORMAT2(mentions, msg, "'allow_from'");
+  EXPECT_PRED_FORMAT2(mentions, msg, "list");
+  EXPECT_PRED_FORMAT2(mentions, error_of(with(R"("limits": [])")), "'limits'");
+  EXPECT_PRED_FORMAT2(mentions, error_of(with(R"("shell": ["bash"])")), "'shell'");
+  EXPECT_PRED_FORMAT2(mentions, error_of(with(R"("notify_command": "notify-it")")),
                       "'notify_command'");
-  EXPECT_PRED_FORMAT2(Mentions, error_of(with(R"("admin_group": "")")), "'admin_group'");
+  EXPECT_PRED_FORMAT2(mentions, error_of(with(R"("admin_group": "")")), "'admin_group'");
 }
 
 TEST_F(Config, OutOfRangeNumbersNameKeyPath) {
-  EXPECT_PRED_FORMAT2(Mentions, error_of(with(R"("limits": {"max_connections": 0})")),
+  EXPECT_PRED_FORMAT2(mentions, error_of(with(R"("limits": {"max_connections": 0})")),
                       "'limits.max_connections'");
-  EXPECT_PRED_FORMAT2(Mentions,
+  EXPECT_PRED_FORMAT2(mentions,
                       error_of(with(R"("limits": {"max_request_bytes": 18446744073709551615})")),
                       "'limits.max_request_bytes'");
-  EXPECT_PRED_FORMAT2(Mentions, error_of(with(R"("limits": {"requests_per_hour": -1})")),
+  EXPECT_PRED_FORMAT2(mentions, error_of(with(R"("limits": {"requests_per_hour": -1})")),
                       "'limits.requests_per_hour'");
 }
 
 TEST_F(Config, RequiresStateDirAndEngineersFile) {
-  EXPECT_PRED_FORMAT2(Mentions, error_of(R"({"state_dir": "/var/lib/rdiag"})"), "'engineers_file'");
-  EXPECT_PRED_FORMAT2(Mentions, error_of(R"({"engineers_file": "/etc/rdiag/engineers"})"),
+  EXPECT_PRED_FORMAT2(mentions, error_of(R"({"state_dir": "/var/lib/rdiag"})"), "'engineers_file'");
+  EXPECT_PRED_FORMAT2(mentions, error_of(R"({"engineers_file": "/etc/rdiag/engineers"})"),
                       "'state_dir'");
 }
 
@@ -168,14 +168,14 @@ TEST_F(Config, EmptyListenMeansNoInboundPort) {
   auto v6 = parse(with(R"("listen": "[::1]:2222")"));
   ASSERT_TRUE(v6) << v6.error().message;
   EXPECT_EQ(v6->listen->host, "::1");
-  EXPECT_PRED_FORMAT2(Mentions, error_of(with(R"("listen": "0.0.0.0")")), "'listen'");
-  EXPECT_PRED_FORMAT2(Mentions, error_of(with(R"("listen": "0.0.0.0:70000")")), "'listen'");
+  EXPECT_PRED_FORMAT2(mentions, error_of(with(R"("listen": "0.0.0.0")")), "'listen'");
+  EXPECT_PRED_FORMAT2(mentions, error_of(with(R"("listen": "0.0.0.0:70000")")), "'listen'");
 }
 
 TEST_F(Config, BadAllowFromEntryIsNamed) {
   std::string msg = error_of(with(R"("allow_from": ["10.0.0.0/8", "10.0.0.0/33"])"));
-  EXPECT_PRED_FORMAT2(Mentions, msg, "'allow_from[1]'");
-  EXPECT_PRED_FORMAT2(Mentions, msg, "10.0.0.0/33");
+  EXPECT_PRED_FORMAT2(mentions, msg, "'allow_from[1]'");
+  EXPECT_PRED_FORMAT2(mentions, msg, "10.0.0.0/33");
 }
 
 TEST_F(Config, MaxStartupsAsSshd) {
@@ -189,7 +189,7 @@ TEST_F(Config, MaxStartupsAsSshd) {
   EXPECT_EQ(bare->limits.max_startups.start, 7);
   EXPECT_EQ(bare->limits.max_startups.rate, 100);
   EXPECT_EQ(bare->limits.max_startups.full, 7);
-  EXPECT_PRED_FORMAT2(Mentions, error_of(with(R"("limits": {"max_startups": "20:30:10"})")),
+  EXPECT_PRED_FORMAT2(mentions, error_of(with(R"("limits": {"max_startups": "20:30:10"})")),
                       "'limits.max_startups'");
 }
 
@@ -210,12 +210,12 @@ TEST(MaxStartups, ParsesAndValidates) {
 
 TEST_F(Config, RetentionBelowLegalMinimumIsRefused) {
   std::string msg = error_of(with(R"("retention_days": 90)"));
-  EXPECT_PRED_FORMAT2(Mentions, msg, "'retention_days'");
-  EXPECT_PRED_FORMAT2(Mentions, msg, "180");
-  EXPECT_PRED_FORMAT2(Mentions, msg, "Article 21");
-  EXPECT_PRED_FORMAT2(Mentions, error_of(with(R"("retention_days": -5)")), "180");
+  EXPECT_PRED_FORMAT2(mentions, msg, "'retention_days'");
+  EXPECT_PRED_FORMAT2(mentions, msg, "180");
+  EXPECT_PRED_FORMAT2(mentions, msg, "Article 21");
+  EXPECT_PRED_FORMAT2(mentions, error_of(with(R"("retention_days": -5)")), "180");
   i18n::set_lang(i18n::Lang::kZhCN);
-  EXPECT_PRED_FORMAT2(Mentions, error_of(with(R"("retention_days": 90)")), "网络安全法");
+  EXPECT_PRED_FORMAT2(mentions, error_of(with(R"("retention_days": 90)")), "网络安全法");
   auto ok = parse(with(R"("retention_days": 180)"));
   ASSERT_TRUE(ok);
   EXPECT_EQ(ok->retention_days, 180);
@@ -223,15 +223,15 @@ TEST_F(Config, RetentionBelowLegalMinimumIsRefused) {
 
 TEST_F(Config, MalformedJsonNamesLineAndColumn) {
   std::string msg = error_of("{\n  \"state_dir\": \"/x\",\n  \"engineers_file\": ,\n}\n");
-  EXPECT_PRED_FORMAT2(Mentions, msg, "line 3, column 21");
-  EXPECT_PRED_FORMAT2(Mentions, error_of(""), "line 1");
-  EXPECT_PRED_FORMAT2(Mentions, error_of(with("") + " trailing"), "line 1");
+  EXPECT_PRED_FORMAT2(mentions, msg, "line 3, column 21");
+  EXPECT_PRED_FORMAT2(mentions, error_of(""), "line 1");
+  EXPECT_PRED_FORMAT2(mentions, error_of(with("") + " trailing"), "line 1");
 }
 
 TEST_F(Config, DuplicateKeyIsRefused) {
   std::string msg = error_of(with(R"("limits": {"max_connections": 5, "max_connections": 500})"));
-  EXPECT_PRED_FORMAT2(Mentions, msg, "'max_connections'");
-  EXPECT_PRED_FORMAT2(Mentions, error_of(with(R"("state_dir": "/tmp/other")")), "'state_dir'");
+  EXPECT_PRED_FORMAT2(mentions, msg, "'max_connections'");
+  EXPECT_PRED_FORMAT2(mentions, error_of(with(R"("state_dir": "/tmp/other")")), "'state_dir'");
 }
 
 TEST_F(Config, DocumentMustBeAnObject) {
@@ -241,7 +241,7 @@ TEST_F(Config, DocumentMustBeAnObject) {
 
 TEST_F(Config, MessagesComeInChinese) {
   i18n::set_lang(i18n::Lang::kZhCN);
-  EXPECT_PRED_FORMAT2(Mentions, error_of(with(R"("lisen": "x")")), "未知的键“lisen”");
+  EXPECT_PRED_FORMAT2(mentions, error_of(with(R"("lisen": "x")")), "未知的键“lisen”");
 }
 
 class ConfigFile : public Config {
@@ -273,11 +273,11 @@ TEST_F(ConfigFile, UnreadableFileNamesPathAndReason) {
   std::string path = dir_ + "/missing.json";
   auto cfg = load_agent_config(path);
   ASSERT_FALSE(cfg);
-  EXPECT_PRED_FORMAT2(Mentions, cfg.error().message, path);
-  EXPECT_PRED_FORMAT2(Mentions, cfg.error().message, "No such file or directory");
+  EXPECT_PRED_FORMAT2(mentions, cfg.error().message, path);
+  EXPECT_PRED_FORMAT2(mentions, cfg.error().message, "No such file or directory");
   auto dir = load_agent_config(dir_);
   ASSERT_FALSE(dir);
-  EXPECT_PRED_FORMAT2(Mentions, dir.error().message, dir_);
+  EXPECT_PRED_FORMAT2(mentions, dir.error().message, dir_);
 }
 
 }  // namespace

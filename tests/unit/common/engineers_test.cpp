@@ -1,9 +1,9 @@
 #include "common/engineers.h"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 #include <sys/stat.h>
 
+#include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -124,8 +124,8 @@ TEST_F(Engineers, UnknownOptionIsMalformedAndSkipped) {
 }
 
 TEST_F(Engineers, MalformedLinesAreReportedWithLineNumbers) {
-  const std::string body = k1_.line.substr(k1_.line.find(' '));  // " AAAA... comment"
-  const std::vector<std::pair<std::string, std::string_view>> cases = {
+  std::string body = k1_.line.substr(k1_.line.find(' '));  // " AAAA... comment"
+  std::vector<std::pair<std::string, std::string_view>> cases = {
       {"ssh-ed25519 AAAA!!!notbase64", "base64"},
       {"ssh-dss AAAAB3NzaC1kc3MAAACBAP comment", "'ssh-dss'"},
       {"rdiag-name=\"unclosed " + k1_.line, "double quote"},
@@ -177,14 +177,14 @@ class WithTimeZone {
   explicit WithTimeZone(const char* tz) {
     const char* old = std::getenv("TZ");  // NOLINT(concurrency-mt-unsafe): single-threaded test
     old_ = old != nullptr ? std::optional<std::string>(old) : std::nullopt;
-    ::setenv("TZ", tz, 1);
+    ::setenv("TZ", tz, 1);  // NOLINT(concurrency-mt-unsafe): single-threaded test
     ::tzset();
   }
   ~WithTimeZone() {
     if (old_) {
-      ::setenv("TZ", old_->c_str(), 1);
+      ::setenv("TZ", old_->c_str(), 1);  // NOLINT(concurrency-mt-unsafe)
     } else {
-      ::unsetenv("TZ");
+      ::unsetenv("TZ");  // NOLINT(concurrency-mt-unsafe)
     }
     ::tzset();
   }
@@ -201,8 +201,9 @@ TEST_F(Engineers, ExpiryTimeIsServerLocalTime) {
   ASSERT_TRUE(file.problems.empty()) << file.problems[0].message;
   ASSERT_EQ(file.engineers.size(), 2U);
   constexpr std::int64_t kNewYear2030Utc = 1893456000;
-  EXPECT_EQ(file.engineers[0].expires_at, kNewYear2030Utc - 8 * 3600);
-  EXPECT_EQ(file.engineers[1].expires_at, kNewYear2030Utc - 8 * 3600 + 9 * 3600 + 30 * 60);
+  constexpr std::int64_t kHour = 3600;
+  EXPECT_EQ(file.engineers[0].expires_at, kNewYear2030Utc - 8 * kHour);
+  EXPECT_EQ(file.engineers[1].expires_at, kNewYear2030Utc + kHour * (9 - 8) + 30 * 60);
 }
 
 TEST_F(Engineers, ExpiryTimeWithZIsUtc) {
@@ -226,7 +227,7 @@ TEST_F(Engineers, CheckEngineerVerdicts) {
                               kPath);
   ASSERT_EQ(file.engineers.size(), 2U);
   auto peer = [](std::string_view text) { return *parse_ip(text); };
-  const std::int64_t now = 1893456000 - 1;
+  std::int64_t now = 1893456000 - 1;
   EXPECT_EQ(check_engineer(file, k1_.fingerprint, peer("10.1.2.3"), now), KeyVerdict::kAllowed);
   EXPECT_EQ(check_engineer(file, k1_.fingerprint, peer("::ffff:10.1.2.3"), now),
             KeyVerdict::kAllowed);

@@ -2,6 +2,7 @@
 
 #include <CLI/CLI.hpp>
 #include <signal.h>
+#include <linux/close_range.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -95,6 +96,9 @@ Result<void> check_net_account() {
 
 int cmd_run(const Globals& g, const std::string& listen_flag) {
   ::umask(077);
+  // Whatever started us may have left descriptors open; none of them is ours
+  // to pass on (sshd does the same with closefrom).
+  ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
   auto cfg = resolve_config(g);
   if (!cfg) return fail(cfg.error().message);
   auto where = listen_address(*cfg, listen_flag);

@@ -53,7 +53,8 @@ int make_signal_fd() {
 }
 
 // In the forked child, before exec: descriptors 3 and 4 are the client socket
-// and the monitor socket; every other descriptor is close-on-exec already.
+// and the monitor socket. Everything we opened is close-on-exec, but a
+// descriptor we inherited from whoever started us may not be: close the rest.
 [[noreturn]] void exec_connection(int client_fd, int mon_fd) {
   sigset_t none;
   sigemptyset(&none);
@@ -61,6 +62,7 @@ int make_signal_fd() {
   const int c = ::fcntl(client_fd, F_DUPFD_CLOEXEC, 10);
   const int m = ::fcntl(mon_fd, F_DUPFD_CLOEXEC, 10);
   if (c < 0 || m < 0 || ::dup2(c, kClientFd) < 0 || ::dup2(m, kMonitorFd) < 0) ::_exit(71);
+  if (::close_range(kMonitorFd + 1, ~0U, 0) != 0) ::_exit(71);
   const int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
   if (devnull >= 0) {
     ::dup2(devnull, STDIN_FILENO);

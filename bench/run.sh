@@ -119,6 +119,7 @@ machine_details() {
   say "  libssh:   $libssh"
   say "  OpenSSH:  $openssh"
   say "  Compiler: $(c++ --version | head -1)"
+  say "  Load:     $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min, at start; other work skews timings)"
   say ""
 }
 
@@ -311,4 +312,5 @@ say "   goal agent idle <= 10 MiB: $(verdict "$A_IDLE" 10240); per idle connecti
 say ""
 say "Raw driver output:"
 sed 's/^/   /' "$WORK/latency.json"
+say "Load at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 say "Total time: $((SECONDS - T0)) s (build excluded)"

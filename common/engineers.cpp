@@ -195,7 +195,10 @@ bool has_control_chars(std::string_view s) {
 Result<void> apply_option(const Option& opt, Engineer& e) {
   if (!opt.value) return make_error(tr("common.engineers.needs_value", opt.name), "malformed");
   const std::string& v = *opt.value;
-  if (has_control_chars(v)) {
+  // rdiag-name is display text only: every place that shows it escapes it
+  // (text_safety.h), and refusing it would hide a hostile name from the very
+  // checks that make it harmless. Values that act (ids, patterns, dates) stay strict.
+  if (opt.name != "rdiag-name" && has_control_chars(v)) {
     return make_error(tr("common.engineers.control_chars", opt.name), "malformed");
   }
   if (opt.name == "rdiag-name") {

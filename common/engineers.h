@@ -40,7 +40,9 @@ struct EngineersFile {
 
 // Parses text; `path` is only used in messages.
 EngineersFile parse_engineers(std::string_view text, std::string_view path);
-// Reads and parses the file; an unreadable file is an error.
+// Reads and parses the file; an unreadable file is an error. As sshd's
+// StrictModes, so is a file that group or others can write, or that is owned
+// by anyone but root or the effective user: whoever can write it can add a key.
 Result<EngineersFile> load_engineers(const std::string& path);
 
 enum class KeyVerdict { kAllowed, kUnknown, kFromMismatch, kExpired };

@@ -7,8 +7,8 @@
 
 #include <cerrno>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
+#include <system_error>
 #include <vector>
 
 #include "common/i18n.h"
@@ -18,9 +18,10 @@ namespace {
 
 using rdiag::i18n::tr;
 
+// strerror() is not thread-safe; the generic category gives the same text.
 std::string errno_text(int err) {
-  return std::strerror(err);
-}  // NOLINT(concurrency-mt-unsafe)
+  return std::generic_category().message(err);
+}
 
 }  // namespace
 
@@ -71,7 +72,7 @@ Error write_error(const std::string& path, int err) {
 // The rename is only durable once the directory entry itself is on disk.
 void fsync_parent(const std::string& path) {
   auto parent = std::filesystem::path(path).parent_path();
-  const std::string dir = parent.empty() ? std::string(".") : parent.string();
+  std::string dir = parent.empty() ? std::string(".") : parent.string();
   Fd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (dfd.get() >= 0) ::fsync(dfd.get());
 }

@@ -37,7 +37,8 @@ std::vector<std::string> pinned_fingerprints(std::string_view known_hosts_text,
     std::string b64;
     if (!(fields >> names >> type >> b64) || names[0] == '#' || names[0] == '@') continue;
     if (!names_match(names, name)) continue;
-    auto key = parse_public_key_line(type + " " + b64);
+    type.append(" ").append(b64);
+    auto key = parse_public_key_line(type);
     if (key) out.push_back(fingerprint_sha256(key->blob));
   }
   return out;

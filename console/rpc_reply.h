@@ -16,7 +16,7 @@ namespace rdiag::console {
 
 // Responses are not capped by the agent (large results are paged), but a
 // line this long means something is wrong; stop rather than eat memory.
-constexpr std::size_t kMaxResponseLine = 64 * 1024 * 1024;
+constexpr std::size_t kMaxResponseLine = std::size_t{64} * 1024 * 1024;
 
 class LineBuffer {
  public:

@@ -4,6 +4,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
@@ -81,12 +82,13 @@ int connect_agent(const std::string& path) {
 }
 
 Result<std::string> exchange(int fd) {
-  char request[5] = {0, 0, 0, 1, static_cast<char>(kRequestIdentities)};
-  char len_buf[4];
-  if (!io_all(fd, request, sizeof(request), true) || !io_all(fd, len_buf, 4, false)) {
+  std::array<char, 5> request = {0, 0, 0, 1, static_cast<char>(kRequestIdentities)};
+  std::array<char, 4> len_buf{};
+  if (!io_all(fd, request.data(), request.size(), true) ||
+      !io_all(fd, len_buf.data(), len_buf.size(), false)) {
     return agent_error("no answer from ssh-agent");
   }
-  auto len = Reader(std::string_view(len_buf, 4)).u32();
+  auto len = Reader(std::string_view(len_buf.data(), len_buf.size())).u32();
   if (!len || *len == 0 || *len > kMaxAnswer) return agent_error("bad answer from ssh-agent");
   std::string body(*len, '\0');
   if (!io_all(fd, body.data(), body.size(), false))

@@ -4,7 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
+#include <system_error>
 
 #include "common/i18n.h"
 #include "common/text_safety.h"
@@ -25,7 +25,7 @@ constexpr const char* kCiphers =
     "aes192-ctr,aes128-ctr";
 constexpr const char* kMacs = "hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com";
 constexpr const char* kHostKeys = "ssh-ed25519";
-constexpr std::size_t kReadChunk = 64 * 1024;
+constexpr std::size_t kReadChunk = std::size_t{64} * 1024;
 
 std::string libssh_error(ssh_session s) {
   return terminal_safe(ssh_get_error(s));
@@ -43,7 +43,7 @@ int note_passphrase_wanted(const char* /*prompt*/, char* /*buf*/, size_t /*len*/
 Result<LoadedKey> load_private_key(const std::string& path) {
   if (::access(path.c_str(), R_OK) != 0) {
     int err = errno;
-    return make_error(tr("console.auth.key_unreadable", path, std::strerror(err)),  // NOLINT
+    return make_error(tr("console.auth.key_unreadable", path, std::generic_category().message(err)),
                       err == ENOENT ? "not_found" : kReasonKeyUnusable);
   }
   bool wanted_passphrase = false;

@@ -42,7 +42,7 @@ std::string render_fields(const std::vector<std::pair<std::string, std::string>>
   for (const auto& [label, value] : fields) width = std::max(width, display_width(label));
   std::string out;
   for (const auto& [label, value] : fields) {
-    out += pad_to_width(label + ":", width + 1) + "  " + value + "\n";
+    out.append(pad_to_width(label + ":", width + 1)).append("  ").append(value).append("\n");
   }
   return out;
 }

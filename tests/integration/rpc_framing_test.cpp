@@ -3,12 +3,10 @@
 // requests per write and one request split over several SSH packets. Every
 // bad line gets an answer and leaves the connection usable.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <string>
-#include <thread>
 
 #include "tests/support/harness.h"
 

@@ -135,7 +135,7 @@ TEST_F(Engineers, MalformedLinesAreReportedWithLineNumbers) {
       {"rdiag-name=\"a\", " + k1_.line, "malformed"},
       {"from=\"10.0.0.1/8\" " + k1_.line, "10.0.0.1/8"},
       {"expiry-time=\"20300230\" " + k1_.line, "20300230"},
-      {"rdiag-name=\"a\x1b[2Jb\" " + k1_.line, "control"},
+      {"rdiag-id=\"a\x1b[2Jb\" " + k1_.line, "control"},
       {"ssh-rsa" + body, "ssh-rsa"},
   };
   for (const auto& [line, why] : cases) {
@@ -147,6 +147,12 @@ TEST_F(Engineers, MalformedLinesAreReportedWithLineNumbers) {
     EXPECT_TRUE(contains(file.problems[0].message, "line 3")) << file.problems[0].message;
     EXPECT_TRUE(contains(file.problems[0].message, why)) << file.problems[0].message;
   }
+}
+
+TEST_F(Engineers, NameKeepsControlCharactersForOutputToEscape) {
+  auto file = parse_engineers("rdiag-name=\"\x1b]0;x\x07Evil\" " + k1_.line + "\n", kPath);
+  ASSERT_EQ(file.engineers.size(), 1U);
+  EXPECT_EQ(file.engineers[0].name, "\x1b]0;x\x07Evil");
 }
 
 TEST_F(Engineers, RefusesLaterLineWithTheSameKey) {

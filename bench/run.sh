@@ -82,6 +82,11 @@ tree_kb() {
   echo "$total"
 }
 
+# CPU time (user+system, in clock ticks) a server has used, including every
+# per-connection process it has reaped (cutime/cstime): the server-side cost of
+# connections, independent of how long they waited for a CPU.
+cpu_ticks() { awk '{ print $14 + $15 + $16 + $17 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+
 json_num() { grep -o "\"$2\":[0-9.]*" <<<"$1" | head -1 | cut -d: -f2; }
 json_str() { grep -o "\"$2\":\"[^\"]*\"" <<<"$1" | head -1 | cut -d'"' -f4; }
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
@@ -252,9 +257,17 @@ start_agent
 targets=(--target "rdiag=127.0.0.1:$AGENT_PORT")
 [ -z "$SSHD_SKIP" ] && targets+=(--target "sshd=127.0.0.1:$SSHD_PORT")
 note "latency: $ITERATIONS iterations after $WARMUP warm-up, interleaved"
+A_CPU0=$(cpu_ticks "$AGENT_PID")
+S_CPU0=$([ -z "$SSHD_SKIP" ] && cpu_ticks "$SSHD_PID" || echo 0)
 timeout "$LATENCY_TIMEOUT_S" "$DRIVER" latency "${targets[@]}" --key "$WORK/engineer" \
   --iterations "$ITERATIONS" --warmup "$WARMUP" >"$WORK/latency.json" ||
   note "latency driver reported failures (see the failures column)"
+sleep 0.5   # the last connection processes exit and are reaped
+CYCLES=$((ITERATIONS + WARMUP))
+HZ=$(getconf CLK_TCK)
+cpu_per_conn() { awk -v d="$(($2 - $1))" -v hz="$HZ" -v n="$CYCLES" 'BEGIN { printf "%.1f", d * 1000 / hz / n }'; }
+A_CPU=$(cpu_per_conn "$A_CPU0" "$(cpu_ticks "$AGENT_PID")")
+[ -z "$SSHD_SKIP" ] && S_CPU=$(cpu_per_conn "$S_CPU0" "$(cpu_ticks "$SSHD_PID")")
 A_LAT=$(grep '"target":"rdiag"' "$WORK/latency.json" || true)
 S_LAT=$(grep '"target":"sshd"' "$WORK/latency.json" || true)
 [ -n "$A_LAT" ] || die "no latency result for rdiag-agent"
@@ -285,6 +298,7 @@ for row in "rdiag:$A_LAT" "sshd:$S_LAT"; do
     "$(json_num "$line" auth)" "$(json_num "$line" channel_subsystem)" \
     "$(json_num "$line" rpc)" "$(json_num "$line" close)"
 done
+say "   server CPU per connection (user+sys of the server and its reaped children, ms): rdiag $A_CPU${S_LAT:+, sshd $S_CPU (ratio $(ratio "$A_CPU" "$S_CPU"))}"
 if [ -n "$S_LAT" ]; then
   for q in min_ms median_ms p90_ms; do
     r=$(ratio "$(json_num "$A_LAT" $q)" "$(json_num "$S_LAT" $q)")

@@ -1,6 +1,10 @@
 // The SSH door as a stock OpenSSH client sees it: public-key only, the
 // engineers file's rules, rdiag-v1 JSON-RPC, and everything else refused.
 #include <gtest/gtest.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -207,6 +211,33 @@ TEST_F(SshDoor, RpcErrorsComeInTheAgentsLanguage) {
   EXPECT_EQ(lines[0]["error"]["data"]["reason"], "parse_error");
   EXPECT_NE(lines[0]["error"]["message"].get<std::string>().find("JSON"), std::string::npos);
   EXPECT_NE(lines[0]["error"]["message"].get<std::string>().find("请求"), std::string::npos);
+}
+
+// A client that connects and then says nothing is gone after the 10 s
+// authentication deadline, so idle sockets cannot pin connection slots.
+TEST_F(SshDoor, SilentClientIsDisconnectedAtTheAuthDeadline) {
+  start_with(alice_.public_line + "\n");
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(static_cast<std::uint16_t>(agent_.port()));
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+  const auto start = std::chrono::steady_clock::now();
+  std::string got;
+  char buf[4096];
+  for (;;) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 15000) <= 0) break;
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    got.append(buf, static_cast<std::size_t>(n));
+  }
+  const auto waited = std::chrono::steady_clock::now() - start;
+  ::close(fd);
+  EXPECT_EQ(got.rfind("SSH-2.0-", 0), 0U) << "the server speaks first";
+  EXPECT_GE(waited, std::chrono::seconds(9));
+  EXPECT_LE(waited, std::chrono::milliseconds(12500));
 }
 
 }  // namespace

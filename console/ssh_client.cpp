@@ -1,8 +1,8 @@
 #include "console/ssh_client.h"
 
-#include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <system_error>
 
@@ -58,6 +58,18 @@ Result<LoadedKey> load_private_key(const std::string& path) {
   auto info = describe_key(key.get());
   if (!info) return info.error();
   return LoadedKey{std::move(key), std::move(*info)};
+}
+
+HostKeyStatus host_key_status(ssh_known_hosts_e state) {
+  switch (state) {
+    case SSH_KNOWN_HOSTS_OK:
+      return HostKeyStatus::kKnown;
+    case SSH_KNOWN_HOSTS_CHANGED:
+    case SSH_KNOWN_HOSTS_OTHER:  // a pinned key of another type is a changed key too
+      return HostKeyStatus::kChanged;
+    default:  // UNKNOWN, NOT_FOUND (no known_hosts file yet)
+      return HostKeyStatus::kUnknown;
+  }
 }
 
 std::string join_lines(const std::vector<std::string>& items) {
@@ -150,23 +162,13 @@ Result<HostKey> SshClient::check_host_key() {
   KeyPtr key(raw);
   auto info = describe_key(key.get());
   if (!info) return info.error();
-  switch (ssh_session_is_known_server(session_.get())) {
-    case SSH_KNOWN_HOSTS_OK:
-      info->status = HostKeyStatus::kKnown;
-      break;
-    case SSH_KNOWN_HOSTS_CHANGED:
-    case SSH_KNOWN_HOSTS_OTHER:  // a pinned key of another type: a changed key too
-      info->status = HostKeyStatus::kChanged;
-      break;
-    case SSH_KNOWN_HOSTS_UNKNOWN:
-    case SSH_KNOWN_HOSTS_NOT_FOUND:
-      info->status = HostKeyStatus::kUnknown;
-      break;
-    default:
-      return make_error(
-          tr("console.ssh.known_hosts_error", settings_.known_hosts, libssh_error(session_.get())),
-          "known_hosts");
+  auto state = ssh_session_is_known_server(session_.get());
+  if (state == SSH_KNOWN_HOSTS_ERROR) {
+    return make_error(
+        tr("console.ssh.known_hosts_error", settings_.known_hosts, libssh_error(session_.get())),
+        "known_hosts");
   }
+  info->status = host_key_status(state);
   return info;
 }
 
@@ -276,7 +278,9 @@ Result<std::size_t> SshClient::read_some(std::chrono::milliseconds timeout) {
                                    static_cast<int>(timeout.count()));
   if (n == SSH_ERROR) return connection_error("console.rpc.read_failed");
   // Stderr is not part of the protocol; drain it so it cannot fill the window.
-  while (ssh_channel_read_nonblocking(channel_.get(), read_buf_.data(), 1024, 1) > 0) {
+  std::array<char, 1024> discard{};
+  while (ssh_channel_read_nonblocking(channel_.get(), discard.data(),
+                                      static_cast<std::uint32_t>(discard.size()), 1) > 0) {
   }
   if (n > 0) return static_cast<std::size_t>(n);
   if (ssh_channel_is_eof(channel_.get()) != 0 || ssh_channel_is_closed(channel_.get()) != 0) {

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <ctime>
 #include <memory>
 #include <vector>
 
@@ -17,6 +18,7 @@
 #include "agent/ssh/channel.h"
 #include "agent/ssh/monitor_client.h"
 #include "agent/ssh/privsep.h"
+#include "agent/ssh/sandbox.h"
 
 namespace rdiag::agent {
 namespace {
@@ -265,6 +267,11 @@ int run_connection() {
     return 70;
   }
   set_nodelay(kClientFd);
+  ::tzset();  // log lines need the time zone; read it before files are off limits
+  if (auto r = install_connection_sandbox(); !r) {
+    log_error("agent.conn.demote_failed", r.error().message);
+    return 70;
+  }
   Connection conn(monitor, settings);
   const int rc = conn.serve(bind->get());
   ssh_finalize();

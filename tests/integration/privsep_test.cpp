@@ -140,6 +140,7 @@ TEST_F(Privsep, ConnectionProcessRunsAsRdiagNetWithNoGroupsAndNoNewPrivs) {
   EXPECT_EQ(st["Gid"], gid + "\t" + gid + "\t" + gid + "\t" + gid);
   EXPECT_EQ(st["Groups"], "") << "supplementary groups dropped";
   EXPECT_EQ(st["NoNewPrivs"], "1");
+  EXPECT_EQ(st["Seccomp"], "2") << "the seccomp filter (mode 2) is installed";
   EXPECT_EQ(st["CapEff"], "0000000000000000");
   EXPECT_EQ(st["CapPrm"], "0000000000000000");
   // Not dumpable: the kernel then gives its /proc files to root, not to the

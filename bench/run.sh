@@ -102,9 +102,12 @@ verdict() { awk -v v="$1" -v g="$2" 'BEGIN { print (v != "-" && v <= g) ? "met" 
 note "building Release in $BUILD"
 # -Wno-error=restrict: GCC 12 at -O3 reports a false -Wrestrict inside
 # std::string's operator+ (GCC bug 105329); it stays a visible warning.
-cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DRDIAG_BUILD_TESTS=OFF \
-  -DRDIAG_WERROR=ON -DCMAKE_CXX_FLAGS=-Wno-error=restrict >/dev/null
-cmake --build "$BUILD" --target rdiag-agent connect_bench nodelay_preload >/dev/null
+mkdir -p "$BUILD"
+{
+  cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DRDIAG_BUILD_TESTS=OFF \
+    -DRDIAG_WERROR=ON -DCMAKE_CXX_FLAGS=-Wno-error=restrict &&
+    cmake --build "$BUILD" --target rdiag-agent connect_bench nodelay_preload
+} >"$BUILD/build.log" 2>&1 || { tail -40 "$BUILD/build.log" >&2; die "build failed (log: $BUILD/build.log)"; }
 AGENT="$BUILD/agent/rdiag-agent"
 DRIVER="$BUILD/bench/connect_bench"
 NODELAY_SO="$BUILD/bench/libnodelay_preload.so"
@@ -247,9 +250,12 @@ for n in "${NAMES[@]}"; do
   CPU[$n]=$(cpu_ticks "${PID[$n]}")
 done
 note "latency: ${NAMES[*]}: $ITERATIONS iterations each after $WARMUP warm-up, interleaved"
+# In the background and waited for, so that SIGINT/SIGTERM reach the trap at once.
 timeout "$LATENCY_TIMEOUT_S" "$DRIVER" latency "${targets[@]}" --key "$WORK/engineer" \
-  --iterations "$ITERATIONS" --warmup "$WARMUP" >"$WORK/latency.json" ||
-  note "the latency driver reported failures (see the failures column)"
+  --iterations "$ITERATIONS" --warmup "$WARMUP" >"$WORK/latency.json" &
+latency_pid=$!
+STARTED+=("$latency_pid")
+wait "$latency_pid" || note "the latency driver reported failures (see the failures column)"
 sleep 0.5  # the last connection processes exit and are reaped
 HZ=$(getconf CLK_TCK)
 for n in "${NAMES[@]}"; do
@@ -276,8 +282,9 @@ latency_report() {
   local n l base
   base=$(json_num "${LAT[rdiag]}" median_ms)
   echo "1. Connect + agent.info round trip (ms; $ITERATIONS iterations per server, same libssh client)"
-  echo "   negotiated: $(json_str "${LAT[rdiag]}" kex), $(json_str "${LAT[rdiag]}" cipher) (rdiag);" \
-    "$(for n in "${NAMES[@]:1}"; do printf '%s, %s (%s); ' "$(json_str "${LAT[$n]}" kex)" "$(json_str "${LAT[$n]}" cipher)" "$n"; done)"
+  for n in "${NAMES[@]}"; do
+    echo "   $n negotiated $(json_str "${LAT[$n]}" kex), $(json_str "${LAT[$n]}" cipher)"
+  done
   printf '   %-13s %7s %7s %7s %7s %5s %12s %12s\n' server min median p90 max fail "CPU ms/conn" "rdiag/this"
   for n in "${NAMES[@]}"; do
     l=${LAT[$n]}

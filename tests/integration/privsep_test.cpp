@@ -236,7 +236,9 @@ TEST_F(Privsep, ConnectionProcessHoldsOnlyTheDescriptorsItNeeds) {
   for (const auto& [fd, target] : fds) {
     EXPECT_NE(socket_inode(target), listen_inode) << "listening socket inherited as fd " << fd;
     EXPECT_NE(target.rfind(state_dir, 0), 0U) << "state dir file open as fd " << fd;
-    if (fd != 2) EXPECT_NE(target.rfind(dir, 0), 0U) << "agent file open as fd " << fd;
+    if (fd != 2) {
+      EXPECT_NE(target.rfind(dir, 0), 0U) << "agent file open as fd " << fd;
+    }
     EXPECT_EQ(target.find("signalfd"), std::string::npos) << "fd " << fd;
   }
 }

@@ -41,8 +41,8 @@ nlohmann::json engineer_json(const Engineer& e) {
   return {{"fingerprint", e.fingerprint}, {"name", e.name}, {"role", e.role}, {"id", e.id}};
 }
 
-nlohmann::json agent_info_json(const HostFacts& host, const AgentKeys& keys,
-                               const Engineer& caller, std::size_t max_request_bytes) {
+nlohmann::json agent_info_json(const HostFacts& host, const AgentKeys& keys, const Engineer& caller,
+                               std::size_t max_request_bytes) {
   return {{"version", kVersion},
           {"hostname", host.hostname},
           {"os", host.os},

@@ -17,7 +17,7 @@ HostFacts read_host_facts();
 
 nlohmann::json key_json(const Ed25519PrivateKey& key);
 nlohmann::json engineer_json(const Engineer& engineer);
-nlohmann::json agent_info_json(const HostFacts& host, const AgentKeys& keys,
-                               const Engineer& caller, std::size_t max_request_bytes);
+nlohmann::json agent_info_json(const HostFacts& host, const AgentKeys& keys, const Engineer& caller,
+                               std::size_t max_request_bytes);
 
 }  // namespace rdiag::agent

@@ -1,11 +1,11 @@
 #include "agent/cli.h"
 
-#include <CLI/CLI.hpp>
-#include <signal.h>
 #include <linux/close_range.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -135,8 +135,8 @@ std::string prescan_lang(int argc, char** argv) {
 
 int main_entry(int argc, char** argv) {
   const std::string lang_flag = prescan_lang(argc, argv);
-  i18n::set_lang(i18n::detect(lang_flag.empty() ? std::nullopt
-                                                : std::optional<std::string_view>(lang_flag)));
+  i18n::set_lang(
+      i18n::detect(lang_flag.empty() ? std::nullopt : std::optional<std::string_view>(lang_flag)));
   CLI::App app{i18n::tr("agent.cli.about"), "rdiag-agent"};
   app.require_subcommand(1);
   app.fallthrough();

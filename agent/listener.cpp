@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -14,8 +15,6 @@
 #include <cerrno>
 #include <cstring>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "agent/log.h"
 #include "agent/ssh/connection.h"
@@ -110,7 +109,9 @@ Result<HostPort> Listener::open(const HostPort& where) {
   const bool ok = listen_fd_ >= 0 && ::bind(listen_fd_, res->ai_addr, res->ai_addrlen) == 0 &&
                   ::listen(listen_fd_, 512) == 0;
   ::freeaddrinfo(res);
-  if (!ok) return make_error(i18n::tr("agent.listen.failed", where.host, where.port, std::strerror(errno)));
+  if (!ok)
+    return make_error(
+        i18n::tr("agent.listen.failed", where.host, where.port, std::strerror(errno)));
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
   ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&ss), &len);
@@ -131,9 +132,8 @@ int Listener::count_startups(const IpAddress* source) const {
 bool Listener::admit(const IpAddress& peer, std::string_view peer_text) {
   const auto& cfg = monitor_.config();
   const char* why = nullptr;
-  if (!cfg.allow_from.empty() &&
-      std::none_of(cfg.allow_from.begin(), cfg.allow_from.end(),
-                   [&](const Cidr& c) { return c.contains(peer); })) {
+  if (!cfg.allow_from.empty() && std::none_of(cfg.allow_from.begin(), cfg.allow_from.end(),
+                                              [&](const Cidr& c) { return c.contains(peer); })) {
     why = "allow_from";
   } else if (static_cast<int>(conns_.size()) >= cfg.limits.max_connections) {
     why = "max_connections";
@@ -151,8 +151,8 @@ void Listener::accept_ready() {
   for (;;) {
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;
-    const int fd = ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&ss), &len,
-                             SOCK_CLOEXEC | SOCK_NONBLOCK);
+    const int fd =
+        ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (fd < 0) return;  // EAGAIN: drained; anything else: try again next poll
     std::uint16_t port = 0;
     auto peer = sockaddr_ip(ss, &port);
@@ -222,8 +222,8 @@ void Listener::on_readable(ConnState& conn) {
     auto answer = monitor_.answer(conn, msg);
     // An answer that does not fit in the socket buffer means the process is
     // not reading its answers: a violation like any other.
-    if (!answer || ::write(conn.fd, answer->data(), answer->size()) !=
-                       static_cast<ssize_t>(answer->size())) {
+    if (!answer ||
+        ::write(conn.fd, answer->data(), answer->size()) != static_cast<ssize_t>(answer->size())) {
       drop(conn.pid, "protocol_violation");
       return;
     }

@@ -18,9 +18,11 @@ void log_line(LogLevel level, std::string_view text) {
   ::localtime_r(&now, &tm);
   char stamp[32];
   std::strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", &tm);
-  const char* tag = level == LogLevel::kError ? "error" : level == LogLevel::kWarning ? "warning" : "info";
-  std::string line = std::string(stamp) + " rdiag-agent[" + std::to_string(::getpid()) + "] " + tag +
-                     ": " + terminal_safe(text) + "\n";
+  const char* tag = level == LogLevel::kError     ? "error"
+                    : level == LogLevel::kWarning ? "warning"
+                                                  : "info";
+  std::string line = std::string(stamp) + " rdiag-agent[" + std::to_string(::getpid()) + "] " +
+                     tag + ": " + terminal_safe(text) + "\n";
   // One write() per line so lines from many processes do not interleave.
   (void)!::write(STDERR_FILENO, line.data(), line.size());
 }

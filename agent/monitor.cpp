@@ -23,14 +23,20 @@ std::optional<std::string> key_field(const nlohmann::json& body) {
   return it->get<std::string>();
 }
 
-std::int64_t now_epoch() { return static_cast<std::int64_t>(std::time(nullptr)); }
+std::int64_t now_epoch() {
+  return static_cast<std::int64_t>(std::time(nullptr));
+}
 
 const char* verdict_word(KeyVerdict v) {
   switch (v) {
-    case KeyVerdict::kAllowed: return "allowed";
-    case KeyVerdict::kUnknown: return "unknown_key";
-    case KeyVerdict::kFromMismatch: return "from_mismatch";
-    case KeyVerdict::kExpired: return "expired";
+    case KeyVerdict::kAllowed:
+      return "allowed";
+    case KeyVerdict::kUnknown:
+      return "unknown_key";
+    case KeyVerdict::kFromMismatch:
+      return "from_mismatch";
+    case KeyVerdict::kExpired:
+      return "expired";
   }
   return "unknown_key";
 }
@@ -38,7 +44,9 @@ const char* verdict_word(KeyVerdict v) {
 }  // namespace
 
 Monitor::Monitor(AgentConfig config, AgentKeys keys, EngineersFile engineers)
-    : config_(std::move(config)), keys_(std::move(keys)), engineers_(std::move(engineers)),
+    : config_(std::move(config)),
+      keys_(std::move(keys)),
+      engineers_(std::move(engineers)),
       host_(read_host_facts()) {}
 
 std::string Monitor::init_frame(const ConnState& conn) const {
@@ -84,7 +92,8 @@ std::optional<std::string> Monitor::answer(ConnState& conn, const MonMessage& ms
   return std::nullopt;
 }
 
-std::optional<std::string> Monitor::answer_key_allowed(ConnState& conn, const nlohmann::json& body) {
+std::optional<std::string> Monitor::answer_key_allowed(ConnState& conn,
+                                                       const nlohmann::json& body) {
   auto key = key_field(body);
   if (!key || ++conn.probes > kMonitorMaxProbes) return std::nullopt;
   KeyVerdict verdict{};
@@ -93,7 +102,8 @@ std::optional<std::string> Monitor::answer_key_allowed(ConnState& conn, const nl
   return answer_frame(MonType::kKeyAllowed, {{"allowed", ok}});
 }
 
-std::optional<std::string> Monitor::answer_auth_failed(ConnState& conn, const nlohmann::json& body) {
+std::optional<std::string> Monitor::answer_auth_failed(ConnState& conn,
+                                                       const nlohmann::json& body) {
   auto key = key_field(body);
   if (!key || ++conn.failures > kMaxAuthTries) return std::nullopt;
   std::string fp = "-";

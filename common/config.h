@@ -4,9 +4,8 @@
 // accepted and kept as raw JSON until those features parse them.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>

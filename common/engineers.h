@@ -16,10 +16,10 @@ namespace rdiag {
 
 struct Engineer {
   PublicKey key;
-  std::string fingerprint;   // SHA256:...
-  std::string name;          // rdiag-name, may be empty
-  std::string role = "engineer";  // rdiag-role: engineer | senior | dba
-  std::string id;            // rdiag-id
+  std::string fingerprint;          // SHA256:...
+  std::string name;                 // rdiag-name, may be empty
+  std::string role = "engineer";    // rdiag-role: engineer | senior | dba
+  std::string id;                   // rdiag-id
   std::optional<std::string> from;  // from="pattern-list"
   // expiry-time as seconds since the epoch (OpenSSH: local time of the server)
   std::optional<std::int64_t> expires_at;

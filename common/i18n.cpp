@@ -17,8 +17,8 @@ struct Entry {
 // One table, split into files by the part of the product that uses it so
 // that work on the agent and on the console does not collide.
 constexpr Entry kCatalog[] = {
-#include "common/catalog/common.inc"
 #include "common/catalog/agent.inc"
+#include "common/catalog/common.inc"
 #include "common/catalog/console.inc"
 };
 
@@ -46,8 +46,12 @@ Lang detect(std::optional<std::string_view> flag) {
   return Lang::kEn;
 }
 
-void set_lang(Lang l) { g_lang.store(l); }
-Lang lang() { return g_lang.load(); }
+void set_lang(Lang l) {
+  g_lang.store(l);
+}
+Lang lang() {
+  return g_lang.load();
+}
 
 std::string_view text_in(Lang l, std::string_view id) {
   const Entry* e = find(id);
@@ -55,9 +59,13 @@ std::string_view text_in(Lang l, std::string_view id) {
   return l == Lang::kZhCN ? e->zh : e->en;
 }
 
-std::string_view text(std::string_view id) { return text_in(lang(), id); }
+std::string_view text(std::string_view id) {
+  return text_in(lang(), id);
+}
 
-std::size_t catalog_size() { return std::size(kCatalog); }
+std::size_t catalog_size() {
+  return std::size(kCatalog);
+}
 
 std::vector<std::string_view> catalog_ids() {
   std::vector<std::string_view> ids;
@@ -65,6 +73,8 @@ std::vector<std::string_view> catalog_ids() {
   for (const Entry& e : kCatalog) ids.push_back(e.id);
   return ids;
 }
-bool has_id(std::string_view id) { return find(id) != nullptr; }
+bool has_id(std::string_view id) {
+  return find(id) != nullptr;
+}
 
 }  // namespace rdiag::i18n

@@ -14,7 +14,9 @@ namespace {
 constexpr std::size_t kMaxPendingOut = 16U * 1024U * 1024U;
 constexpr std::size_t kWriteChunk = 64U * 1024U;
 
-Channel* self(void* userdata) { return static_cast<Channel*>(userdata); }
+Channel* self(void* userdata) {
+  return static_cast<Channel*>(userdata);
+}
 
 bool env_allowed(std::string_view name) {
   return name == "LANG" || name == "TERM" || name.substr(0, 3) == "LC_";
@@ -27,7 +29,9 @@ std::string rpc_error(const nlohmann::json& id, int code, std::string_view reaso
 }  // namespace
 
 Channel::Channel(ssh_session session, MonitorClient& monitor, std::size_t max_request_bytes)
-    : session_(session), ch_(ssh_channel_new(session)), monitor_(monitor),
+    : session_(session),
+      ch_(ssh_channel_new(session)),
+      monitor_(monitor),
       lines_(max_request_bytes) {
   if (ch_ != nullptr) install_callbacks();
 }
@@ -124,7 +128,7 @@ void Channel::refuse(std::string message) {
 
 int Channel::on_data(const char* data, std::size_t len) {
   if (mode_ != Mode::kRpc) return static_cast<int>(len);  // nothing listens: drop
-  if (out_.size() > kMaxPendingOut) return 0;              // backpressure
+  if (out_.size() > kMaxPendingOut) return 0;             // backpressure
   lines_.feed(
       std::string_view(data, len), [this](std::string_view line) { handle_line(line); },
       [this] { out_ += rpc_error(nullptr, rpc::kInvalidRequest, "request_too_large"); });
@@ -145,7 +149,8 @@ void Channel::handle_line(std::string_view line) {
 std::string Channel::dispatch(const rpc::Request& req) {
   if (req.method == "agent.info") {
     auto info = monitor_.mm_agent_info();
-    if (!info) return rpc::error_line(req.id, rpc::kInternalError, "internal_error", info.error().message);
+    if (!info)
+      return rpc::error_line(req.id, rpc::kInternalError, "internal_error", info.error().message);
     return rpc::result_line(req.id, *info);
   }
   return rpc::error_line(req.id, rpc::kMethodNotFound, "method_not_found",
@@ -178,6 +183,8 @@ void Channel::pump() {
   if (eof_in_ && out_.empty()) finish(0);
 }
 
-bool Channel::finished() const { return done_ || ch_ == nullptr; }
+bool Channel::finished() const {
+  return done_ || ch_ == nullptr;
+}
 
 }  // namespace rdiag::agent

@@ -46,8 +46,8 @@ class Channel {
   ssh_channel_callbacks_struct cb_{};
   Mode mode_ = Mode::kNone;
   rpc::LineAssembler lines_;
-  std::string out_;      // answers not yet written (bounded by kMaxPendingOut)
-  std::string stderr_;   // the refusal text, for refused doors
+  std::string out_;     // answers not yet written (bounded by kMaxPendingOut)
+  std::string stderr_;  // the refusal text, for refused doors
   bool eof_in_ = false;
   bool done_ = false;
 };

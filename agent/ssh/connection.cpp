@@ -120,19 +120,28 @@ ssh_channel Connection::on_channel_open() {
 std::string request_name(int type, int subtype) {
   if (type == SSH_REQUEST_CHANNEL_OPEN) {
     switch (subtype) {
-      case SSH_CHANNEL_DIRECT_TCPIP: return "channel direct-tcpip";
-      case SSH_CHANNEL_FORWARDED_TCPIP: return "channel forwarded-tcpip";
-      case SSH_CHANNEL_X11: return "channel x11";
-      case SSH_CHANNEL_AUTH_AGENT: return "channel auth-agent";
-      default: return "channel open";
+      case SSH_CHANNEL_DIRECT_TCPIP:
+        return "channel direct-tcpip";
+      case SSH_CHANNEL_FORWARDED_TCPIP:
+        return "channel forwarded-tcpip";
+      case SSH_CHANNEL_X11:
+        return "channel x11";
+      case SSH_CHANNEL_AUTH_AGENT:
+        return "channel auth-agent";
+      default:
+        return "channel open";
     }
   }
   if (type == SSH_REQUEST_GLOBAL) {
     switch (subtype) {
-      case SSH_GLOBAL_REQUEST_TCPIP_FORWARD: return "global tcpip-forward";
-      case SSH_GLOBAL_REQUEST_CANCEL_TCPIP_FORWARD: return "global cancel-tcpip-forward";
-      case SSH_GLOBAL_REQUEST_KEEPALIVE: return "global keepalive";
-      default: return "global request";
+      case SSH_GLOBAL_REQUEST_TCPIP_FORWARD:
+        return "global tcpip-forward";
+      case SSH_GLOBAL_REQUEST_CANCEL_TCPIP_FORWARD:
+        return "global cancel-tcpip-forward";
+      case SSH_GLOBAL_REQUEST_KEEPALIVE:
+        return "global keepalive";
+      default:
+        return "global request";
     }
   }
   return "channel request " + std::to_string(subtype);
@@ -172,11 +181,12 @@ int Connection::serve(ssh_bind bind) {
         const int type = ssh_message_type(msg);
         // Service and "none" auth requests reach here too; they are routine.
         if (type == SSH_REQUEST_AUTH || type == SSH_REQUEST_SERVICE) return 1;
-        if (type == SSH_REQUEST_GLOBAL && ssh_message_subtype(msg) == SSH_GLOBAL_REQUEST_KEEPALIVE) {
+        if (type == SSH_REQUEST_GLOBAL &&
+            ssh_message_subtype(msg) == SSH_GLOBAL_REQUEST_KEEPALIVE) {
           return 1;
         }
-        log_line(LogLevel::kWarning,
-                 i18n::tr("agent.door.request_refused", request_name(type, ssh_message_subtype(msg))));
+        log_line(LogLevel::kWarning, i18n::tr("agent.door.request_refused",
+                                              request_name(type, ssh_message_subtype(msg))));
         return 1;
       },
       nullptr);

@@ -49,6 +49,8 @@ Result<nlohmann::json> MonitorClient::mm_auth_succeeded(const std::string& key_b
   return call(MonType::kAuthSucceeded, {{"key", key_b64}, {"user", user}});
 }
 
-Result<nlohmann::json> MonitorClient::mm_agent_info() { return call(MonType::kAgentInfo, nlohmann::json::object()); }
+Result<nlohmann::json> MonitorClient::mm_agent_info() {
+  return call(MonType::kAgentInfo, nlohmann::json::object());
+}
 
 }  // namespace rdiag::agent

@@ -18,7 +18,9 @@ Result<void> sys_fail(const char* what) {
 }
 
 Result<void> set_limit(int resource, rlim_t value, const char* what) {
-  struct rlimit rl {value, value};
+  struct rlimit rl {
+    value, value
+  };
   if (::setrlimit(resource, &rl) != 0) return sys_fail(what);
   return {};
 }

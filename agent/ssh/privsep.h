@@ -1,8 +1,9 @@
 // Demotion of the connection process before it reads a byte from the network.
 #pragma once
 
-#include <string>
 #include <sys/types.h>
+
+#include <string>
 
 #include "common/result.h"
 

@@ -17,23 +17,51 @@ struct FilterFree {
 // Syscalls that have no business in a process that relays SSH bytes: the
 // process dies at once, so an exploit gets no second try.
 constexpr const char* kKill[] = {
-    "execve", "execveat", "ptrace", "process_vm_readv", "process_vm_writev", "kexec_load",
-    "kexec_file_load", "init_module", "finit_module", "delete_module", "mount", "umount2",
-    "pivot_root", "chroot", "setns", "unshare", "bpf", "perf_event_open", "keyctl", "add_key",
-    "request_key", "userfaultfd", "personality", "open_by_handle_at", "name_to_handle_at",
-    "swapon", "swapoff", "reboot", "acct", "quotactl", "iopl", "ioperm",
+    "execve",
+    "execveat",
+    "ptrace",
+    "process_vm_readv",
+    "process_vm_writev",
+    "kexec_load",
+    "kexec_file_load",
+    "init_module",
+    "finit_module",
+    "delete_module",
+    "mount",
+    "umount2",
+    "pivot_root",
+    "chroot",
+    "setns",
+    "unshare",
+    "bpf",
+    "perf_event_open",
+    "keyctl",
+    "add_key",
+    "request_key",
+    "userfaultfd",
+    "personality",
+    "open_by_handle_at",
+    "name_to_handle_at",
+    "swapon",
+    "swapoff",
+    "reboot",
+    "acct",
+    "quotactl",
+    "iopl",
+    "ioperm",
 };
 
 // Syscalls a library might try harmlessly (a lazy config read, a log file):
 // refused with EACCES so the library takes its error path instead of killing
 // a legitimate session.
 constexpr const char* kRefuse[] = {
-    "open", "openat", "openat2", "creat", "socket", "socketpair", "connect", "bind", "listen",
-    "accept", "accept4", "fork", "vfork", "clone", "clone3", "mkdir", "mkdirat", "unlink",
-    "unlinkat", "rename", "renameat", "renameat2", "link", "linkat", "symlink", "symlinkat",
-    "chmod", "fchmod", "fchmodat", "chown", "fchown", "lchown", "fchownat", "truncate",
-    "mknod", "mknodat", "setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid",
-    "setgroups", "kill", "tkill", "tgkill", "inotify_init1", "fanotify_init", "memfd_create",
+    "open",      "openat", "openat2", "creat",    "socket",        "socketpair",    "connect",
+    "bind",      "listen", "accept",  "accept4",  "fork",          "vfork",         "clone",
+    "clone3",    "mkdir",  "mkdirat", "unlink",   "unlinkat",      "rename",        "renameat",
+    "renameat2", "link",   "linkat",  "symlink",  "symlinkat",     "chmod",         "fchmod",
+    "fchmodat",  "chown",  "fchown",  "lchown",   "fchownat",      "truncate",      "mknod",
+    "mknodat",   "setuid", "setgid",  "setreuid", "setregid",      "setresuid",     "setresgid",
+    "setgroups", "kill",   "tkill",   "tgkill",   "inotify_init1", "fanotify_init", "memfd_create",
 };
 
 Result<void> add_rules(scmp_filter_ctx ctx, const char* const* names, std::size_t n,

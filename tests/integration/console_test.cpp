@@ -13,13 +13,15 @@ namespace {
 class Console : public ::testing::Test {
  protected:
   void SetUp() override {
-    write_file(agent_.engineers_path(), "rdiag-name=\"李伟\",rdiag-id=\"E1024\" " + key_.public_line + "\n");
+    write_file(agent_.engineers_path(),
+               "rdiag-name=\"李伟\",rdiag-id=\"E1024\" " + key_.public_line + "\n");
     ASSERT_TRUE(agent_.start()) << agent_.log();
     auto add = rdiag({"sites", "add", "acme", "127.0.0.1:" + std::to_string(agent_.port())});
     ASSERT_EQ(add.exit_code, 0) << add.err;
   }
   ProcResult rdiag(std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
-    std::vector<std::string> argv = {RDIAG_CONSOLE_BIN, "--data-dir", data_.path(), "--key", key_.path};
+    std::vector<std::string> argv = {RDIAG_CONSOLE_BIN, "--data-dir", data_.path(), "--key",
+                                     key_.path};
     argv.insert(argv.end(), args.begin(), args.end());
     if (env.count("LANG") == 0) env["LANG"] = "C.UTF-8";
     return run(argv, {.env = env, .unset_env = {"SSH_AUTH_SOCK", "LC_ALL", "LC_MESSAGES"}});
@@ -99,9 +101,11 @@ TEST_F(Console, SpeaksChineseUnderAChineseLocale) {
   ASSERT_EQ(rdiag({"--accept-new", "info", "acme"}).exit_code, 0);
   auto zh = rdiag({"info", "acme"}, {{"LANG", "zh_CN.UTF-8"}});
   ASSERT_EQ(zh.exit_code, 0) << zh.err;
-  for (const char* id : {"console.info.host_key", "console.info.seal_key", "console.info.hostname"}) {
+  for (const char* id :
+       {"console.info.host_key", "console.info.seal_key", "console.info.hostname"}) {
     EXPECT_NE(zh.out.find(std::string(i18n::text_in(i18n::Lang::kZhCN, id))), std::string::npos)
-        << id << " missing from:\n" << zh.out;
+        << id << " missing from:\n"
+        << zh.out;
     EXPECT_EQ(zh.out.find(std::string(i18n::text_in(i18n::Lang::kEn, id))), std::string::npos);
   }
   auto flag = rdiag({"--lang", "zh_CN", "info", "acme"});
@@ -127,7 +131,7 @@ TEST_F(Console, UnknownKeyExitsThreeNamingTheFingerprint) {
   Key stranger = make_key(dir_.path(), "stranger");
   ASSERT_EQ(rdiag({"--accept-new", "info", "acme"}).exit_code, 0);
   std::vector<std::string> argv = {RDIAG_CONSOLE_BIN, "--data-dir", data_.path(), "--key",
-                                   stranger.path, "info", "acme"};
+                                   stranger.path,     "info",       "acme"};
   auto r = run(argv, {.unset_env = {"SSH_AUTH_SOCK"}});
   EXPECT_EQ(r.exit_code, 3);
   EXPECT_NE(r.err.find(stranger.fingerprint), std::string::npos) << r.err;

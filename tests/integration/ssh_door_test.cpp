@@ -1,7 +1,7 @@
 // The SSH door as a stock OpenSSH client sees it: public-key only, the
 // engineers file's rules, rdiag-v1 JSON-RPC, and everything else refused.
-#include <gtest/gtest.h>
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -14,7 +14,8 @@
 namespace rdiag::test {
 namespace {
 
-const std::string kInfoRequest = R"({"jsonrpc":"2.0","id":1,"method":"agent.info"})" "\n";
+const std::string kInfoRequest = R"({"jsonrpc":"2.0","id":1,"method":"agent.info"})"
+                                 "\n";
 
 class SshDoor : public ::testing::Test {
  protected:
@@ -102,8 +103,8 @@ TEST_F(SshDoor, PasswordAuthenticationIsNotOffered) {
 TEST_F(SshDoor, RemotePortForwardIsRefused) {
   start_with(alice_.public_line + "\n");
   auto argv = ssh_base(agent_.port(), alice_.path);
-  for (const char* a : {"-N", "-o", "ExitOnForwardFailure=yes", "-R", "0:127.0.0.1:9",
-                        "tester@127.0.0.1"}) {
+  for (const char* a :
+       {"-N", "-o", "ExitOnForwardFailure=yes", "-R", "0:127.0.0.1:9", "tester@127.0.0.1"}) {
     argv.emplace_back(a);
   }
   auto r = run(argv, {.timeout = std::chrono::seconds(15)});
@@ -173,7 +174,8 @@ TEST_F(SshDoor, AllowFromRefusesOtherSources) {
 }
 
 TEST_F(SshDoor, BadConfigNamesFileKeyAndChangesNothing) {
-  write_file(dir_ / "bad.json", R"({"state_dir":"state","engineers_file":"engineers","lisen":"x"})");
+  write_file(dir_ / "bad.json",
+             R"({"state_dir":"state","engineers_file":"engineers","lisen":"x"})");
   auto r = run({RDIAG_AGENT_BIN, "--config", dir_ / "bad.json", "run", "--listen", "127.0.0.1:0"},
                {.env = {{"LANG", "C.UTF-8"}}, .unset_env = {"LC_ALL", "LC_MESSAGES"}});
   EXPECT_EQ(r.exit_code, 1);
@@ -185,7 +187,8 @@ TEST_F(SshDoor, BadConfigNamesFileKeyAndChangesNothing) {
 }
 
 TEST_F(SshDoor, AgentSpeaksChineseWithLang) {
-  write_file(dir_ / "bad.json", R"({"state_dir":"state","engineers_file":"engineers","lisen":"x"})");
+  write_file(dir_ / "bad.json",
+             R"({"state_dir":"state","engineers_file":"engineers","lisen":"x"})");
   auto r = run({RDIAG_AGENT_BIN, "--config", dir_ / "bad.json", "--lang", "zh_CN", "run"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("lisen"), std::string::npos) << r.err;

@@ -53,7 +53,8 @@ void pump(int in_fd, int out_fd, int err_fd, const std::string& input, ProcResul
   if (input.empty()) ::close(in_fd), in_fd = -1;
   while (out_fd >= 0 || err_fd >= 0) {
     pollfd fds[3] = {{out_fd, POLLIN, 0}, {err_fd, POLLIN, 0}, {in_fd, POLLOUT, 0}};
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (left.count() <= 0) {
       r.timed_out = true;
       break;
@@ -162,8 +163,10 @@ bool Agent::start(const nlohmann::json& extra, const std::string& listen,
   if (::access(engineers_path().c_str(), F_OK) != 0) write_file(engineers_path(), "");
   int out[2];
   if (::pipe2(out, O_CLOEXEC) != 0) return false;
-  const int log_fd = ::open((dir_ + "/agent.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  std::vector<std::string> args = {RDIAG_AGENT_BIN, "--config", config_path(), "run", "--listen", listen};
+  const int log_fd =
+      ::open((dir_ + "/agent.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  std::vector<std::string> args = {RDIAG_AGENT_BIN, "--config", config_path(),
+                                   "run",           "--listen", listen};
   ProcOptions opts;
   opts.env = env;
   std::vector<std::string> envs = merged_env(opts);
@@ -215,9 +218,13 @@ int Agent::stop() {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-void Agent::reload() { ::kill(pid_, SIGHUP); }
+void Agent::reload() {
+  ::kill(pid_, SIGHUP);
+}
 
-std::string Agent::log() const { return read_file(dir_ + "/agent.log"); }
+std::string Agent::log() const {
+  return read_file(dir_ + "/agent.log");
+}
 
 std::vector<pid_t> Agent::children() const {
   std::vector<pid_t> out;
@@ -241,14 +248,22 @@ std::vector<pid_t> Agent::children() const {
 
 std::vector<std::string> ssh_base(int port, const std::string& key) {
   return {"ssh",
-          "-F", "/dev/null",
-          "-o", "StrictHostKeyChecking=no",
-          "-o", "UserKnownHostsFile=/dev/null",
-          "-o", "BatchMode=yes",
-          "-o", "IdentitiesOnly=yes",
-          "-o", "LogLevel=ERROR",
-          "-i", key,
-          "-p", std::to_string(port)};
+          "-F",
+          "/dev/null",
+          "-o",
+          "StrictHostKeyChecking=no",
+          "-o",
+          "UserKnownHostsFile=/dev/null",
+          "-o",
+          "BatchMode=yes",
+          "-o",
+          "IdentitiesOnly=yes",
+          "-o",
+          "LogLevel=ERROR",
+          "-i",
+          key,
+          "-p",
+          std::to_string(port)};
 }
 
 ProcResult ssh_rpc(int port, const std::string& key, const std::string& input,

@@ -73,7 +73,7 @@ class Agent {
   // Returns false (with the log in `log()`) if the agent did not come up.
   bool start(const nlohmann::json& extra = {}, const std::string& listen = "127.0.0.1:0",
              const std::map<std::string, std::string>& env = {});
-  int stop();  // SIGTERM, wait, exit code
+  int stop();     // SIGTERM, wait, exit code
   void reload();  // SIGHUP
   pid_t pid() const { return pid_; }
   int port() const { return port_; }

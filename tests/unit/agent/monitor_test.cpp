@@ -1,9 +1,10 @@
 // The monitor's closed request list: what each phase permits, how frames are
 // decoded, and OpenSSH's random early drop arithmetic.
+#include "agent/monitor.h"
+
 #include <gtest/gtest.h>
 
 #include "agent/listener.h"
-#include "agent/monitor.h"
 #include "agent/monitor_proto.h"
 #include "common/ssh_key.h"
 
@@ -19,8 +20,9 @@ class MonitorPermits : public ::testing::Test {
     keys.host_pem = openssh_private_key_pem(keys.host);
     AgentConfig cfg;
     cfg.state_dir = "/nonexistent";
-    monitor_.emplace(cfg, std::move(keys),
-                     parse_engineers("rdiag-name=\"Alice\" " + public_key_line(alice_) + "\n", "engineers"));
+    monitor_.emplace(
+        cfg, std::move(keys),
+        parse_engineers("rdiag-name=\"Alice\" " + public_key_line(alice_) + "\n", "engineers"));
     conn_.peer = *parse_ip("127.0.0.1");
   }
   std::string key_b64() const { return base64_encode(alice_.blob.data(), alice_.blob.size()); }
@@ -106,12 +108,12 @@ TEST(MonDecoder, ReassemblesFramesSplitAnywhere) {
 
 TEST(RandomEarlyDrop, FollowsOpenSshMaxStartups) {
   const MaxStartups m{10, 30, 100};
-  EXPECT_FALSE(random_early_drop(m, 9, 0));     // below start: never
-  EXPECT_TRUE(random_early_drop(m, 10, 29));    // at start: rate %
+  EXPECT_FALSE(random_early_drop(m, 9, 0));   // below start: never
+  EXPECT_TRUE(random_early_drop(m, 10, 29));  // at start: rate %
   EXPECT_FALSE(random_early_drop(m, 10, 30));
-  EXPECT_TRUE(random_early_drop(m, 55, 64));    // halfway: 65 %
+  EXPECT_TRUE(random_early_drop(m, 55, 64));  // halfway: 65 %
   EXPECT_FALSE(random_early_drop(m, 55, 65));
-  EXPECT_TRUE(random_early_drop(m, 100, 99));   // at full: always
+  EXPECT_TRUE(random_early_drop(m, 100, 99));  // at full: always
 }
 
 }  // namespace

@@ -1,7 +1,9 @@
 // The connection process's seccomp filter, checked in a forked child: what an
 // exploit would reach for first is refused or kills the process.
-#include <gtest/gtest.h>
+#include "agent/ssh/sandbox.h"
+
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -11,7 +13,6 @@
 #include <functional>
 
 #include "agent/ssh/privsep.h"
-#include "agent/ssh/sandbox.h"
 
 namespace rdiag::agent {
 namespace {
@@ -62,9 +63,7 @@ TEST(Sandbox, ExecKillsTheProcess) {
 TEST(Sandbox, ReadingAndWritingExistingDescriptorsStillWorks) {
   int p[2];
   ASSERT_EQ(::pipe(p), 0);
-  const int status = in_sandbox([&] {
-    return ::write(p[1], "ok", 2) == 2 ? 0 : 1;
-  });
+  const int status = in_sandbox([&] { return ::write(p[1], "ok", 2) == 2 ? 0 : 1; });
   char buf[2] = {};
   EXPECT_EQ(::read(p[0], buf, 2), 2);
   ::close(p[0]);

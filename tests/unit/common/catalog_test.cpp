@@ -17,7 +17,8 @@ std::set<std::string> placeholders(std::string_view text) {
   std::set<std::string> out;
   const std::string s(text);
   static const std::regex kSlot(R"(\{[0-9]+\})");
-  for (auto it = std::sregex_iterator(s.begin(), s.end(), kSlot); it != std::sregex_iterator(); ++it) {
+  for (auto it = std::sregex_iterator(s.begin(), s.end(), kSlot); it != std::sregex_iterator();
+       ++it) {
     out.insert(it->str());
   }
   return out;
@@ -42,14 +43,16 @@ TEST(Catalog, EveryIdUsedInTheSourceExists) {
       R"(\b(?:tr|text|log_info|log_warn|log_error|say|fail_with)\(\s*"((?:common|agent|console)\.[a-z0-9_.]+)\")");
   int uses = 0;
   for (const char* dir : {"common", "agent", "console"}) {
-    for (const auto& f : std::filesystem::recursive_directory_iterator(std::string(RDIAG_SOURCE_DIR) + "/" + dir)) {
+    for (const auto& f :
+         std::filesystem::recursive_directory_iterator(std::string(RDIAG_SOURCE_DIR) + "/" + dir)) {
       const auto ext = f.path().extension();
       if (ext != ".cpp" && ext != ".h") continue;
       std::ifstream in(f.path());
       std::stringstream ss;
       ss << in.rdbuf();
       const std::string src = ss.str();
-      for (auto it = std::sregex_iterator(src.begin(), src.end(), kUse); it != std::sregex_iterator(); ++it) {
+      for (auto it = std::sregex_iterator(src.begin(), src.end(), kUse);
+           it != std::sregex_iterator(); ++it) {
         const std::string id = (*it)[1];
         if (id.back() == '.') continue;  // a prefix completed at run time
         ++uses;

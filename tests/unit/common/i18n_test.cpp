@@ -12,7 +12,9 @@ TEST(Catalog, ChineseAndEnglishDiffer) {
   EXPECT_EQ(text("common.placeholder"), "(none)");
 }
 
-TEST(Catalog, UnknownIdFallsBackToId) { EXPECT_EQ(text("no.such.id"), "no.such.id"); }
+TEST(Catalog, UnknownIdFallsBackToId) {
+  EXPECT_EQ(text("no.such.id"), "no.such.id");
+}
 
 TEST(Catalog, LangFlagWinsOverEnvironment) {
   EXPECT_EQ(detect("zh_CN"), Lang::kZhCN);

@@ -3,15 +3,16 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
+
+#include "common/fs.h"
 
 namespace rdiag::agent {
 namespace {
 
 std::uint32_t read_be32(const char* p) {
   const auto* u = reinterpret_cast<const unsigned char*>(p);
-  return (std::uint32_t{u[0]} << 24U) | (std::uint32_t{u[1]} << 16U) |
-         (std::uint32_t{u[2]} << 8U) | std::uint32_t{u[3]};
+  return (std::uint32_t{u[0]} << 24U) | (std::uint32_t{u[1]} << 16U) | (std::uint32_t{u[2]} << 8U) |
+         std::uint32_t{u[3]};
 }
 
 bool parse_body(std::string_view payload, MonMessage& msg) {
@@ -20,24 +21,13 @@ bool parse_body(std::string_view payload, MonMessage& msg) {
   return msg.body.is_object();
 }
 
-Result<void> write_all(int fd, const std::string& data) {
-  std::size_t off = 0;
-  while (off < data.size()) {
-    ssize_t n = ::write(fd, data.data() + off, data.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return make_error(std::string("monitor socket write: ") + std::strerror(errno));
-    off += static_cast<std::size_t>(n);
-  }
-  return {};
-}
-
 Result<void> read_exact(int fd, char* buf, std::size_t len) {
   std::size_t off = 0;
   while (off < len) {
     ssize_t n = ::read(fd, buf + off, len - off);
     if (n < 0 && errno == EINTR) continue;
     if (n == 0) return make_error("monitor closed the connection", "monitor_gone");
-    if (n < 0) return make_error(std::string("monitor socket read: ") + std::strerror(errno));
+    if (n < 0) return make_error("monitor socket read: " + errno_text(errno));
     off += static_cast<std::size_t>(n);
   }
   return {};
@@ -73,7 +63,10 @@ bool MonDecoder::feed(const char* data, std::size_t len, std::vector<MonMessage>
 }
 
 Result<void> send_frame(int fd, std::uint8_t type, const nlohmann::json& body) {
-  return write_all(fd, encode_frame(type, body));
+  if (!write_all(fd, encode_frame(type, body))) {
+    return make_error("monitor socket write: " + errno_text(errno));
+  }
+  return {};
 }
 
 Result<MonMessage> recv_frame(int fd) {

@@ -1,16 +1,13 @@
 #include "common/config.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <filesystem>
 #include <limits>
 #include <set>
 #include <span>
 #include <system_error>
 
+#include "common/fs.h"
 #include "common/i18n.h"
 #include "common/text_safety.h"
 
@@ -315,39 +312,15 @@ Result<AgentConfig> read_document(const json& doc, const Ctx& c) {
   return cfg;
 }
 
-std::string errno_text(int err) {
-  return std::generic_category().message(err);
-}
-
-class UniqueFd {
- public:
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  ~UniqueFd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
 Result<std::string> read_config_file(const std::string& path) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
-  if (fd.get() < 0) {
-    return make_error(tr("common.config.read_failed", path, errno_text(errno)), "io");
-  }
-  std::string text;
-  char buf[65536];
-  while (text.size() <= kMaxConfigBytes) {
-    ssize_t n = ::read(fd.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return make_error(tr("common.config.read_failed", path, errno_text(errno)), "io");
-    if (n == 0) return text;
-    text.append(buf, static_cast<std::size_t>(n));
-  }
-  return make_error(tr("common.config.too_big", path), "io");
+  return read_file_bounded(
+      path, kMaxConfigBytes,
+      {.io_error =
+           [&path](int err) {
+             return make_error(tr("common.config.read_failed", path, errno_text(err)), "io");
+           },
+       .too_big = [&path] { return make_error(tr("common.config.too_big", path), "io"); },
+       .check = {}});
 }
 
 std::optional<int> parse_count(std::string_view text) {

@@ -1,17 +1,15 @@
 #include "common/engineers.h"
 
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
-#include <cerrno>
 #include <ctime>
 #include <map>
 #include <set>
-#include <system_error>
 
+#include "common/fs.h"
 #include "common/i18n.h"
 #include "common/text_safety.h"
 
@@ -311,32 +309,10 @@ EngineersFile parse_engineers(std::string_view text, std::string_view path) {
 
 namespace {
 
-std::string errno_text(int err) {
-  return std::generic_category().message(err);
-}
-
-class UniqueFd {
- public:
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  ~UniqueFd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
 // As sshd's StrictModes: a regular file that neither group nor others can
 // write, owned by root or by us. Whoever can write it can make themselves an
 // engineer.
-Result<void> check_file_modes(int fd, const std::string& path) {
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    return make_error(tr("common.engineers.read_failed", path, errno_text(errno)), "io");
-  }
+Result<void> check_file_modes(const struct stat& st, const std::string& path) {
   if (!S_ISREG(st.st_mode)) return make_error(tr("common.engineers.not_regular", path), "io");
   if ((st.st_mode & 022) != 0) {
     return make_error(tr("common.engineers.bad_mode", path), "engineers_permissions");
@@ -348,21 +324,14 @@ Result<void> check_file_modes(int fd, const std::string& path) {
 }
 
 Result<std::string> read_engineers_file(const std::string& path) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
-  if (fd.get() < 0) {
-    return make_error(tr("common.engineers.read_failed", path, errno_text(errno)), "io");
-  }
-  if (auto ok = check_file_modes(fd.get(), path); !ok) return ok.error();
-  std::string text;
-  char buf[65536];
-  while (text.size() <= kMaxFileBytes) {
-    ssize_t n = ::read(fd.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return make_error(tr("common.engineers.read_failed", path, errno_text(errno)), "io");
-    if (n == 0) return text;
-    text.append(buf, static_cast<std::size_t>(n));
-  }
-  return make_error(tr("common.engineers.too_big", path), "io");
+  return read_file_bounded(
+      path, kMaxFileBytes,
+      {.io_error =
+           [&path](int err) {
+             return make_error(tr("common.engineers.read_failed", path, errno_text(err)), "io");
+           },
+       .too_big = [&path] { return make_error(tr("common.engineers.too_big", path), "io"); },
+       .check = [&path](const struct stat& st) { return check_file_modes(st, path); }});
 }
 
 }  // namespace

@@ -1,22 +1,18 @@
 #include "common/ssh_key.h"
 
-#include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdio>
-#include <filesystem>
 #include <memory>
 #include <optional>
 #include <span>
-#include <system_error>
 
+#include "common/fs.h"
 #include "common/i18n.h"
 #include "common/text_safety.h"
 
@@ -477,100 +473,44 @@ Result<Ed25519PrivateKey> parse_openssh_private_key(std::string_view pem) {
 
 namespace {
 
-std::string errno_text(int err) {
-  return std::generic_category().message(err);
+Error read_failed(const std::string& path, int err) {
+  return make_error(tr("common.key.read_failed", path, errno_text(err)), "io");
 }
 
-class UniqueFd {
- public:
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  ~UniqueFd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-  // close() reports write-back errors on some file systems; callers that wrote check it.
-  int release_and_close() { return ::close(std::exchange(fd_, -1)); }
-
- private:
-  int fd_;
-};
-
-// nullopt: no file there (make one). Refuses files others could read or write.
-Result<std::optional<std::string>> read_key_file(const std::string& path) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
-  if (fd.get() < 0) {
-    if (errno == ENOENT) return std::optional<std::string>{};
-    return make_error(tr("common.key.read_failed", path, errno_text(errno)), "io");
-  }
-  struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) {
-    return make_error(tr("common.key.read_failed", path, errno_text(errno)), "io");
-  }
+// Only the owner may read a private key, as ssh itself insists.
+Result<void> check_key_file_mode(const struct stat& st, const std::string& path) {
   if (!S_ISREG(st.st_mode)) return make_error(tr("common.key.not_regular", path), "bad_key_file");
   if ((st.st_mode & 077) != 0) {
     return make_error(tr("common.key.bad_mode", path, fmt::format("{:04o}", st.st_mode & 07777)),
                       "key_permissions");
   }
-  std::string text(kMaxKeyFileBytes + 1, '\0');
-  std::size_t got = 0;
-  while (got < text.size()) {
-    ssize_t n = ::read(fd.get(), text.data() + got, text.size() - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return make_error(tr("common.key.read_failed", path, errno_text(errno)), "io");
-    if (n == 0) break;
-    got += static_cast<std::size_t>(n);
-  }
-  if (got > kMaxKeyFileBytes) return make_error(tr("common.key.too_big", path), "bad_key_file");
-  text.resize(got);
-  return std::optional<std::string>(std::move(text));
+  return {};
 }
 
-bool write_all(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    data.remove_prefix(static_cast<std::size_t>(n));
-  }
-  return true;
+// nullopt: no file there (make one). Refuses files others could read or write.
+Result<std::optional<std::string>> read_key_file(const std::string& path) {
+  bool missing = false;
+  auto text = read_file_bounded(
+      path, kMaxKeyFileBytes,
+      {.io_error =
+           [&](int err) {
+             missing = err == ENOENT;  // of the calls made, only open() gives ENOENT
+             return read_failed(path, err);
+           },
+       .too_big = [&path] { return make_error(tr("common.key.too_big", path), "bad_key_file"); },
+       .check = [&path](const struct stat& st) { return check_key_file_mode(st, path); }});
+  if (missing) return std::optional<std::string>{};
+  if (!text) return text.error();
+  return std::optional<std::string>(std::move(*text));
 }
 
-std::string temp_name(const std::string& path) {
-  std::array<std::uint8_t, 6> r{};
-  if (RAND_bytes(r.data(), static_cast<int>(r.size())) != 1) r.fill(0);  // O_EXCL still guards
-  std::string name = path + ".tmp-";
-  for (std::uint8_t b : r) name += fmt::format("{:02x}", b);
-  return name;
-}
-
-// Writes text to a fresh 0600 temporary file, fsyncs it and renames it into
-// place without replacing anything. false: another process made the file first.
+// Writes the key to a fresh 0600 file and renames it into place without
+// replacing anything. false: another process made the file first.
 Result<bool> create_key_file(const std::string& path, std::string_view text) {
-  auto fail = [&path](int err) {
-    return make_error(tr("common.key.write_failed", path, errno_text(err)), "io");
-  };
-  std::string tmp = temp_name(path);
-  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
-  if (fd.get() < 0) return fail(errno);
-  if (!write_all(fd.get(), text) || ::fsync(fd.get()) != 0 || fd.release_and_close() != 0) {
-    int err = errno;
-    ::unlink(tmp.c_str());
-    return fail(err);
-  }
-  int rc = ::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE);
-  if (rc != 0 && errno == EINVAL) rc = ::rename(tmp.c_str(), path.c_str());  // fs lacks NOREPLACE
-  if (rc != 0) {
-    int err = errno;
-    ::unlink(tmp.c_str());
-    if (err == EEXIST) return false;
-    return fail(err);
-  }
-  // The rename is durable only once the directory entry is on disk.
-  std::string dir = std::filesystem::path(path).parent_path().string();
-  UniqueFd dir_fd(::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dir_fd.get() < 0 || ::fsync(dir_fd.get()) != 0) return fail(errno);
+  int err = write_file_atomic(path, text, 0600, IfExists::kKeep);
+  if (err == EEXIST) return false;
+  if (err == 0) err = fsync_parent_dir(path);  // else a crash could still lose the key
+  if (err != 0) return make_error(tr("common.key.write_failed", path, errno_text(err)), "io");
   return true;
 }
 
@@ -600,9 +540,7 @@ Result<Ed25519PrivateKey> load_or_create_ed25519(const std::string& path, std::s
   // Lost a race with another process making the same key: use theirs.
   auto theirs = read_key_file(path);
   if (!theirs) return theirs.error();
-  if (!theirs->has_value()) {
-    return make_error(tr("common.key.read_failed", path, errno_text(ENOENT)), "io");
-  }
+  if (!theirs->has_value()) return read_failed(path, ENOENT);
   return parse_key_file(path, **theirs);
 }
 

@@ -9,8 +9,8 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 
 scripts/deps.sh
-scripts/build.sh default >/dev/null
-bin="$root/build/default"
+scripts/build.sh ci >/dev/null
+bin="$root/build/ci"
 agent="$bin/agent/rdiag-agent"
 rdiag="$bin/console/rdiag"
 

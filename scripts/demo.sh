@@ -24,13 +24,19 @@ cleanup() {
 }
 trap cleanup EXIT
 
-step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+# Headings follow the same language choice as the programs (LANG, LC_ALL).
+zh=false
+case "${LC_ALL:-${LC_MESSAGES:-${LANG:-}}}" in zh*) zh=true ;; esac
+step() {
+  local text="$1"; $zh && text="$2"
+  if [ -t 1 ]; then printf '\n\033[1m== %s\033[0m\n' "$text"; else printf '\n== %s\n' "$text"; fi
+}
 
-step "1. An engineer key (the vendor side)"
+step "1. An engineer key (the vendor side)" "1. 工程师密钥（厂商侧）"
 ssh-keygen -q -t ed25519 -N '' -C "demo engineer" -f "$work/engineer_ed25519"
 ssh-keygen -l -f "$work/engineer_ed25519.pub"
 
-step "2. The customer's IT enrols that key in the agent's engineers file"
+step "2. The customer's IT enrols that key in the agent's engineers file" "2. 客户 IT 将该密钥登记到代理的工程师文件"
 mkdir -p "$work/etc"
 printf 'rdiag-name="李伟",rdiag-role="engineer",rdiag-id="E1024" %s\n' \
   "$(cat "$work/engineer_ed25519.pub")" > "$work/etc/engineers"
@@ -40,7 +46,7 @@ cat > "$work/etc/agent.json" <<JSON
 JSON
 cat "$work/etc/engineers"
 
-step "3. Start rdiag-agent on 127.0.0.1 (port chosen by the kernel)"
+step "3. Start rdiag-agent on 127.0.0.1 (port chosen by the kernel)" "3. 在 127.0.0.1 上启动 rdiag-agent（端口由内核分配）"
 "$agent" --config "$work/etc/agent.json" run --listen 127.0.0.1:0 \
   > "$work/agent.out" 2> "$work/agent.log" &
 agent_pid=$!
@@ -50,13 +56,13 @@ port=$(sed -n 's/^listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$work/agent.out")
 echo "host key: $("$agent" --state-dir "$work/state" fingerprint)"
 echo "seal key: $("$agent" --state-dir "$work/state" fingerprint --seal)"
 
-step "4. The engineer adds the customer as a site and asks the agent who it is"
+step "4. The engineer adds the customer as a site and asks the agent who it is" "4. 工程师添加客户站点并查询代理信息"
 "$rdiag" --data-dir "$work/console" sites add acme-erp "127.0.0.1:$port" --tag demo
 "$rdiag" --data-dir "$work/console" sites list
 # --accept-new pins both fingerprints shown above on first contact.
 "$rdiag" --data-dir "$work/console" --key "$work/engineer_ed25519" --accept-new info acme-erp
 
-step "5. Stop the agent cleanly (SIGTERM)"
-kill -TERM "$agent_pid"; wait "$agent_pid"; echo "agent exit status: $?"
+step "5. Stop the agent cleanly (SIGTERM)" "5. 正常停止代理（SIGTERM）"
+kill -TERM "$agent_pid"; wait "$agent_pid"; echo "exit status: $?"
 agent_pid=""
-echo; echo "agent log:"; cat "$work/agent.log"
+echo; echo "---- agent log ----"; cat "$work/agent.log"

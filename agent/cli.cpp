@@ -1,11 +1,11 @@
 #include "agent/cli.h"
 
 #include <linux/close_range.h>
-#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -109,14 +109,14 @@ int cmd_run(const Globals& g, const std::string& listen_flag) {
   auto engineers = load_engineers(cfg->engineers_file);
   if (!engineers) return fail(engineers.error().message);
   for (const auto& p : engineers->problems) log_warn("agent.engineers.problem", p.message);
-  ::signal(SIGPIPE, SIG_IGN);
+  (void)::signal(SIGPIPE, SIG_IGN);
   Monitor monitor(std::move(*cfg), std::move(*keys), std::move(*engineers));
   Listener listener(monitor);
   auto bound = listener.open(*where);
   if (!bound) return fail(bound.error().message);
   // A machine-readable line (tests and scripts parse it), so not translated.
-  std::printf("listening on %s:%u\n", bound->host.c_str(), unsigned{bound->port});
-  std::fflush(stdout);
+  (void)std::printf("listening on %s:%u\n", bound->host.c_str(), unsigned{bound->port});
+  (void)std::fflush(stdout);
   log_info("agent.started", bound->host, bound->port, ::getpid());
   return listener.run();
 }

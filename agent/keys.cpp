@@ -31,7 +31,7 @@ Result<AgentKeys> load_agent_keys(const std::string& state_dir) {
   if (!host) return host.error();
   auto seal = load_or_create_ed25519(state_dir + "/seal_ed25519", "rdiag-agent seal key");
   if (!seal) return seal.error();
-  AgentKeys keys{std::move(*host), std::move(*seal), {}};
+  AgentKeys keys{*host, *seal, {}};  // copies: the key type wipes itself on destruction
   keys.host_pem = openssh_private_key_pem(keys.host);
   return keys;
 }

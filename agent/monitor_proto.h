@@ -28,7 +28,7 @@ enum class MonType : std::uint8_t {
 constexpr std::uint8_t kAnswerBit = 0x80;
 
 // Bodies carry JSON-RPC params later on, so allow a little over the request cap.
-constexpr std::size_t kMaxMonFrame = 4U * 1024U * 1024U;
+constexpr std::size_t kMaxMonFrame = std::size_t{4} * 1024 * 1024;
 
 struct MonMessage {
   std::uint8_t type = 0;  // raw: the receiver decides what it accepts

@@ -11,8 +11,8 @@ namespace {
 
 // Past this much unsent output we stop reading the peer's requests, so a client
 // that never reads cannot make us buffer without bound (SSH window backpressure).
-constexpr std::size_t kMaxPendingOut = 16U * 1024U * 1024U;
-constexpr std::size_t kWriteChunk = 64U * 1024U;
+constexpr std::size_t kMaxPendingOut = std::size_t{16} * 1024 * 1024;
+constexpr std::size_t kWriteChunk = std::size_t{64} * 1024;
 
 Channel* self(void* userdata) {
   return static_cast<Channel*>(userdata);
@@ -29,10 +29,7 @@ std::string rpc_error(const nlohmann::json& id, int code, std::string_view reaso
 }  // namespace
 
 Channel::Channel(ssh_session session, MonitorClient& monitor, std::size_t max_request_bytes)
-    : session_(session),
-      ch_(ssh_channel_new(session)),
-      monitor_(monitor),
-      lines_(max_request_bytes) {
+    : ch_(ssh_channel_new(session)), monitor_(monitor), lines_(max_request_bytes) {
   if (ch_ != nullptr) install_callbacks();
 }
 

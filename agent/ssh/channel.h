@@ -40,7 +40,6 @@ class Channel {
   std::string dispatch(const rpc::Request& req);
   void finish(int exit_status);
 
-  ssh_session session_;
   ssh_channel ch_;
   MonitorClient& monitor_;
   ssh_channel_callbacks_struct cb_{};

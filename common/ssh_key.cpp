@@ -14,13 +14,17 @@
 
 #include "common/fs.h"
 #include "common/i18n.h"
+#include "common/ssh_wire.h"
 #include "common/text_safety.h"
 
 namespace rdiag {
 namespace {
 
 using i18n::tr;
-using ByteSpan = std::span<const std::uint8_t>;
+using ssh_wire::as_text;
+using ssh_wire::ByteSpan;
+using ssh_wire::Reader;
+using ssh_wire::Writer;
 
 constexpr std::string_view kEd25519 = "ssh-ed25519";
 // PROTOCOL.key: the magic includes its terminating NUL.
@@ -38,67 +42,10 @@ constexpr std::size_t kMaxKeyFileBytes = std::size_t{64} * 1024;
 constexpr std::string_view kB64Alphabet =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-std::string_view as_text(ByteSpan s) {
-  return {reinterpret_cast<const char*>(s.data()), s.size()};
-}
-
 // Zeroes key material before the memory goes back to the allocator.
 struct Cleanser {
   Bytes& bytes;
   ~Cleanser() { OPENSSL_cleanse(bytes.data(), bytes.size()); }
-};
-
-// SSH wire encoding (RFC 4251 section 5): big-endian uint32, length-prefixed strings.
-class Writer {
- public:
-  void u32(std::uint32_t v) {
-    for (int shift = 24; shift >= 0; shift -= 8) {
-      out_.push_back(static_cast<std::uint8_t>(v >> shift));
-    }
-  }
-  void string(ByteSpan s) {
-    u32(static_cast<std::uint32_t>(s.size()));
-    raw(s);
-  }
-  void string(std::string_view s) { string(ByteSpan(as_bytes_ptr(s), s.size())); }
-  void raw(ByteSpan s) { out_.insert(out_.end(), s.begin(), s.end()); }
-  Bytes& out() { return out_; }
-
- private:
-  static const std::uint8_t* as_bytes_ptr(std::string_view s) {
-    return reinterpret_cast<const std::uint8_t*>(s.data());
-  }
-  Bytes out_;
-};
-
-class Reader {
- public:
-  explicit Reader(ByteSpan in) : in_(in) {}
-  std::optional<std::uint32_t> u32() {
-    if (in_.size() - pos_ < 4) return std::nullopt;
-    std::uint32_t v = 0;
-    for (int i = 0; i < 4; ++i) v = (v << 8) | in_[pos_++];
-    return v;
-  }
-  std::optional<ByteSpan> string() {
-    auto len = u32();
-    if (!len || in_.size() - pos_ < *len) return std::nullopt;
-    ByteSpan s = in_.subspan(pos_, *len);
-    pos_ += *len;
-    return s;
-  }
-  std::optional<ByteSpan> raw(std::size_t n) {
-    if (in_.size() - pos_ < n) return std::nullopt;
-    ByteSpan s = in_.subspan(pos_, n);
-    pos_ += n;
-    return s;
-  }
-  ByteSpan rest() const { return in_.subspan(pos_); }
-  bool done() const { return pos_ == in_.size(); }
-
- private:
-  ByteSpan in_;
-  std::size_t pos_ = 0;
 };
 
 // The shapes of public key blobs we accept (PROTOCOL, PROTOCOL.u2f, RFC 4253/5656).
@@ -206,18 +153,6 @@ Bytes private_section(const Ed25519PrivateKey& key) {
   w.string(key.comment);
   for (std::uint8_t pad = 1; w.out().size() % kNoneBlockSize != 0; ++pad) w.out().push_back(pad);
   return std::move(w.out());
-}
-
-std::string pem_wrap(const std::string& b64) {
-  std::string out(kPemBegin);
-  out += '\n';
-  for (std::size_t i = 0; i < b64.size(); i += kPemWidth) {
-    out.append(b64, i, kPemWidth);
-    out += '\n';
-  }
-  out += kPemEnd;
-  out += '\n';
-  return out;
 }
 
 int b64_value(char c) {
@@ -369,7 +304,7 @@ std::string openssh_private_key_pem(const Ed25519PrivateKey& key) {
   w.string(ByteSpan(priv));
   Cleanser file_guard{w.out()};
   std::string b64 = base64_encode(w.out().data(), w.out().size());
-  std::string pem = pem_wrap(b64);
+  std::string pem = ssh_wire::armor_lines(kPemBegin, b64, kPemEnd, kPemWidth);
   OPENSSL_cleanse(b64.data(), b64.size());
   return pem;
 }

@@ -9,6 +9,7 @@
 #include <optional>
 #include <span>
 
+#include "common/ssh_wire.h"
 #include "common/text_safety.h"
 
 // Error messages here are plain English with a stable reason word: the i18n
@@ -19,7 +20,11 @@
 namespace rdiag {
 namespace {
 
-using ByteSpan = std::span<const std::uint8_t>;
+using ssh_wire::as_span;
+using ssh_wire::as_text;
+using ssh_wire::ByteSpan;
+using ssh_wire::Reader;
+using ssh_wire::Writer;
 
 // PROTOCOL.sshsig: a 6-byte magic with no NUL, then version 1.
 constexpr std::string_view kMagic = "SSHSIG";
@@ -37,65 +42,6 @@ constexpr std::size_t kEd25519KeyLen = 32;
 constexpr std::size_t kEd25519SigLen = 64;
 // Untrusted names quoted in an error are cut to this many bytes.
 constexpr std::size_t kQuoteMax = 64;
-
-std::string_view as_text(ByteSpan s) {
-  return {reinterpret_cast<const char*>(s.data()), s.size()};
-}
-
-ByteSpan as_span(std::string_view s) {
-  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
-}
-
-// SSH wire encoding (RFC 4251 section 5). ssh_key.cpp has the same helpers in
-// its anonymous namespace; they are small enough to repeat rather than widen
-// that file's interface.
-class Writer {
- public:
-  void u32(std::uint32_t v) {
-    for (int shift = 24; shift >= 0; shift -= 8)
-      out_.push_back(static_cast<std::uint8_t>(v >> shift));
-  }
-  void string(ByteSpan s) {
-    u32(static_cast<std::uint32_t>(s.size()));
-    raw(s);
-  }
-  void string(std::string_view s) { string(as_span(s)); }
-  void raw(ByteSpan s) { out_.insert(out_.end(), s.begin(), s.end()); }
-  Bytes& out() { return out_; }
-
- private:
-  Bytes out_;
-};
-
-class Reader {
- public:
-  explicit Reader(ByteSpan in) : in_(in) {}
-  std::optional<std::uint32_t> u32() {
-    if (in_.size() - pos_ < 4) return std::nullopt;
-    std::uint32_t v = 0;
-    for (int i = 0; i < 4; ++i) v = (v << 8) | in_[pos_++];
-    return v;
-  }
-  std::optional<ByteSpan> string() {
-    auto len = u32();
-    if (!len || in_.size() - pos_ < *len) return std::nullopt;
-    return take(*len);
-  }
-  std::optional<ByteSpan> raw(std::size_t n) {
-    if (in_.size() - pos_ < n) return std::nullopt;
-    return take(n);
-  }
-  bool done() const { return pos_ == in_.size(); }
-
- private:
-  ByteSpan take(std::size_t n) {
-    ByteSpan s = in_.subspan(pos_, n);
-    pos_ += n;
-    return s;
-  }
-  ByteSpan in_;
-  std::size_t pos_ = 0;
-};
 
 Error malformed(std::string what) {
   return make_error("SSH signature is malformed: " + what, "malformed");
@@ -177,15 +123,7 @@ bool ed25519_verify(ByteSpan pub, ByteSpan sig, const Bytes& data) {
 
 std::string armor(const Bytes& blob) {
   std::string b64 = base64_encode(blob.data(), blob.size());
-  std::string out(kArmorBegin);
-  out += '\n';
-  for (std::size_t i = 0; i < b64.size(); i += kArmorWidth) {
-    out.append(b64, i, kArmorWidth);
-    out += '\n';
-  }
-  out += kArmorEnd;
-  out += '\n';
-  return out;
+  return ssh_wire::armor_lines(kArmorBegin, b64, kArmorEnd, kArmorWidth);
 }
 
 bool is_space(char c) {

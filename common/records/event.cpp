@@ -1,7 +1,6 @@
 #include "common/records/event.h"
 
 #include <fmt/format.h>
-#include <openssl/evp.h>
 
 #include <algorithm>
 #include <array>
@@ -12,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/digest.h"
 #include "common/text_safety.h"
 
 namespace rdiag::records {
@@ -100,22 +100,6 @@ std::string canonical_dump(const json& value) {
   // replace, not strict: a string that slipped past sanitizing must not make
   // hashing throw; check_event refuses such an event before it is written.
   return value.dump(-1, ' ', false, json::error_handler_t::replace);
-}
-
-std::string sha256_hex(std::string_view bytes) {
-  constexpr std::string_view kHex = "0123456789abcdef";
-  std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
-  unsigned int len = 0;
-  if (EVP_Digest(bytes.data(), bytes.size(), md.data(), &len, EVP_sha256(), nullptr) != 1) {
-    return {};  // a broken OpenSSL: an empty hash never matches and fails checks
-  }
-  std::string hex;
-  hex.reserve(std::size_t{len} * 2);
-  for (unsigned int i = 0; i < len; ++i) {
-    hex += kHex[md[i] >> 4];
-    hex += kHex[md[i] & 0x0F];
-  }
-  return hex;
 }
 
 json event_json(const Event& e, bool with_hash) {

@@ -28,17 +28,6 @@ constexpr std::string_view kSealSuffix = ".sshsig";
 constexpr std::size_t kHashChunk = 65536;
 constexpr std::size_t kMaxSessionIdBytes = 256;
 
-std::string hex_of(const unsigned char* md, unsigned int len) {
-  constexpr std::string_view kHex = "0123456789abcdef";
-  std::string hex;
-  hex.reserve(std::size_t{len} * 2);
-  for (unsigned int i = 0; i < len; ++i) {
-    hex += kHex[md[i] >> 4];
-    hex += kHex[md[i] & 0x0f];
-  }
-  return hex;
-}
-
 // Names from a hostile folder end up in messages a person reads on a terminal.
 std::string shown(std::string_view name) {
   std::string out;
@@ -312,15 +301,6 @@ Result<std::string> seal_message(std::string_view session_id, std::int64_t last_
   return seal_header(session_id, last_seq, last_hash) + attachment_lines(*sorted);
 }
 
-std::string sha256_hex(std::string_view bytes) {
-  std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
-  unsigned int len = 0;
-  if (EVP_Digest(bytes.data(), bytes.size(), md.data(), &len, EVP_sha256(), nullptr) != 1) {
-    return {};  // a broken OpenSSL: an empty hash never matches
-  }
-  return hex_of(md.data(), len);
-}
-
 namespace {
 
 // Feeds everything fd holds to ctx. Returns 0 or errno (EIO for OpenSSL).
@@ -351,7 +331,7 @@ Result<std::string> sha256_file_hex(const std::string& path) {
   std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
   unsigned int len = 0;
   if (EVP_DigestFinal_ex(ctx.get(), md.data(), &len) != 1) return io_error(path, EIO);
-  return hex_of(md.data(), len);
+  return hex_lower(md.data(), len);
 }
 
 Result<int> latest_seal_index(const std::string& session_dir) {

@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/digest.h"
 #include "common/records/chain.h"
 #include "common/result.h"
 #include "common/ssh_key.h"
@@ -46,8 +47,8 @@ Result<std::string> seal_message(std::string_view session_id, std::int64_t last_
                                  std::string_view last_hash,
                                  const std::vector<Attachment>& attachments);
 
-// Lower-case hex SHA-256, as sha256sum prints it.
-std::string sha256_hex(std::string_view bytes);
+// Lower-case hex SHA-256, as sha256sum prints it (common/digest.h).
+using rdiag::sha256_hex;
 
 // The same for a file, read in chunks so a large cast costs no memory. Does
 // not follow a symlink and refuses anything but a regular file (reason

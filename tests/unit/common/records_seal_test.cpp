@@ -10,6 +10,7 @@
 
 #include "common/records/seal.h"
 #include "common/sshsig.h"
+#include "tests/unit/common/test_util.h"
 
 // Seals are meant to be checked by hand with the stock ssh-keygen, so the
 // session tests check the real tool too, not only our own verifier.
@@ -19,6 +20,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+using namespace test_util;  // NOLINT(google-build-using-namespace)
 
 const std::string kGenesis = "5f0b6ec1a4e7d3f2b9c8a7e6d5c4b3a29180f7e6d5c4b3a2918f7e6d5c4b3a29";
 const std::string kSession = "S-20261128-0001";
@@ -37,53 +39,6 @@ std::string shown_name(std::string_view name) {
     }
   }
   return out;
-}
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::path(::testing::TempDir()) / "rdiag-seal-XXXXXX").string();
-    path_ = ::mkdtemp(tmpl.data()) != nullptr ? tmpl : "";
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
-
-struct CmdResult {
-  int status = -1;
-  std::string out;
-};
-
-// Runs a fixed command line through the shell; paths come from mkdtemp only.
-CmdResult run(const std::string& cmd) {
-  CmdResult r;
-  // NOLINTNEXTLINE(cert-env33-c): the point is to run the real ssh-keygen
-  FILE* p = ::popen((cmd + " 2>&1").c_str(), "re");
-  if (p == nullptr) return r;
-  char buf[4096];
-  std::size_t n = 0;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  r.status = ::pclose(p);
-  return r;
-}
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-void write_text(const std::string& path, std::string_view text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(text.data(), static_cast<std::streamsize>(text.size()));
 }
 
 TEST(SealMessage, ExactLayoutWithAttachmentsSortedByName) {
@@ -122,7 +77,7 @@ TEST(SealMessage, RefusesInputThatWouldBeAmbiguous) {
 TEST(SealSha256, FileDigestMatchesStringDigestAcrossChunks) {
   EXPECT_EQ(sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
   EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-  TempDir dir;
+  TempDir dir{"rdiag-seal"};
   std::string big(200000, 'x');  // several read chunks
   for (std::size_t i = 0; i < big.size(); i += 7) big[i] = static_cast<char>('a' + i % 26);
   write_text(dir.file("big"), big);
@@ -137,7 +92,7 @@ TEST(SealSha256, FileDigestMatchesStringDigestAcrossChunks) {
 }
 
 TEST(SealLatestIndex, HighestWellFormedSealNumber) {
-  TempDir dir;
+  TempDir dir{"rdiag-seal"};
   auto none = latest_seal_index(dir.path());
   ASSERT_TRUE(none);
   EXPECT_EQ(*none, 0);
@@ -204,7 +159,7 @@ class SealSession : public ::testing::Test {
     EXPECT_TRUE(check.message.starts_with(shown_name(file))) << check.message;
   }
 
-  TempDir dir_;
+  TempDir dir_{"rdiag-seal"};
   Ed25519PrivateKey key_;
   std::vector<Event> events_;
 };
@@ -220,14 +175,14 @@ TEST_F(SealSession, FreshSealVerifies) {
 }
 
 TEST_F(SealSession, StockSshKeygenVerifiesSealByHand) {
-  if (run("command -v ssh-keygen").status != 0) GTEST_SKIP() << "ssh-keygen not installed";
+  if (!have_ssh_keygen()) GTEST_SKIP() << "ssh-keygen not installed";
   ASSERT_EQ(seal(key_), "seal-1.sshsig");
   auto digest = sha256_file_hex(dir_.file("report-1.json"));
   ASSERT_TRUE(digest);
   auto message = seal_message(kSession, 5, events_.back().hash, {{"report-1.json", *digest}});
   ASSERT_TRUE(message);
   // Outside the session folder: there it would count as an attachment.
-  TempDir work;
+  TempDir work{"rdiag-seal"};
   write_text(work.file("message"), *message);
   write_text(work.file("allowed_signers"), "rdiag namespaces=\"" + std::string(kSealNamespace) +
                                                "\" " + public_key_line(key_.public_key()) + "\n");

@@ -10,53 +10,13 @@
 #include <sstream>
 
 #include "common/i18n.h"
+#include "tests/unit/common/test_util.h"
 
 namespace rdiag {
 namespace {
 
 namespace fs = std::filesystem;
-
-// A private temporary folder, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::path(::testing::TempDir()) / "rdiag-key-XXXXXX").string();
-    path_ = ::mkdtemp(tmpl.data()) != nullptr ? tmpl : "";
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
-
-struct CmdResult {
-  int status = -1;
-  std::string out;
-};
-
-// Runs a fixed command line through the shell; paths come from mkdtemp only.
-CmdResult run(const std::string& cmd) {
-  CmdResult r;
-  // NOLINTNEXTLINE(cert-env33-c): the point is to run the real ssh-keygen
-  FILE* p = ::popen((cmd + " 2>&1").c_str(), "re");
-  if (p == nullptr) return r;
-  char buf[4096];
-  std::size_t n = 0;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  r.status = ::pclose(p);
-  return r;
-}
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using namespace test_util;  // NOLINT(google-build-using-namespace)
 
 std::string first_line(std::string s) {
   s = s.substr(0, s.find('\n'));
@@ -70,17 +30,13 @@ std::vector<std::string> tokens(const std::string& s) {
   return out;
 }
 
-bool have_ssh_keygen() {
-  return run("command -v ssh-keygen").status == 0;
-}
-
 class SshKey : public ::testing::Test {
  protected:
   void SetUp() override {
     i18n::set_lang(i18n::Lang::kEn);
     if (!have_ssh_keygen()) GTEST_SKIP() << "ssh-keygen not installed";
   }
-  TempDir dir_;
+  TempDir dir_{"rdiag-key"};
 };
 
 TEST_F(SshKey, FingerprintAndPublicLineMatchSshKeygen) {

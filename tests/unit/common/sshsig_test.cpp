@@ -10,6 +10,8 @@
 #include <set>
 #include <sstream>
 
+#include "tests/unit/common/test_util.h"
+
 // Every test here checks against the stock OpenSSH tools: the point of SSHSIG
 // is that `ssh-keygen -Y verify` checks a seal by hand (DESIGN.md).
 
@@ -17,6 +19,7 @@ namespace rdiag {
 namespace {
 
 namespace fs = std::filesystem;
+using namespace test_util;  // NOLINT(google-build-using-namespace)
 
 constexpr std::string_view kOtherNamespace = "rdiag-other@rdiag";
 // A seal body as DESIGN.md "Service records" lays it out, with non-ASCII text.
@@ -24,52 +27,6 @@ const std::string kMessage =
     "rdiag-seal-v1\nS-20261128-0001\n42\n"
     "3f1c0d7e9a5b4c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d\n"
     "report-1.json 9b74c9897bac770ffc029102a200c5de\n李伟\n";
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::path(::testing::TempDir()) / "rdiag-sshsig-XXXXXX").string();
-    path_ = ::mkdtemp(tmpl.data()) != nullptr ? tmpl : "";
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
-
-struct CmdResult {
-  int status = -1;
-  std::string out;
-};
-
-// Runs a fixed command line through the shell; paths come from mkdtemp only.
-CmdResult run(const std::string& cmd) {
-  CmdResult r;
-  // NOLINTNEXTLINE(cert-env33-c): the point is to run the real ssh-keygen
-  FILE* p = ::popen((cmd + " 2>&1").c_str(), "re");
-  if (p == nullptr) return r;
-  char buf[4096];
-  std::size_t n = 0;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  r.status = ::pclose(p);
-  return r;
-}
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-void write_text(const std::string& path, std::string_view text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(text.data(), static_cast<std::streamsize>(text.size()));
-}
 
 // The decoded blob of an armored signature, and back: to damage it on purpose.
 Bytes blob_of(const std::string& armored) {
@@ -92,7 +49,7 @@ std::string armor_of(const Bytes& blob) {
 class Sshsig : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (run("command -v ssh-keygen").status != 0) GTEST_SKIP() << "ssh-keygen not installed";
+    if (!have_ssh_keygen()) GTEST_SKIP() << "ssh-keygen not installed";
     auto key = generate_ed25519("rdiag seal");
     ASSERT_TRUE(key) << key.error().message;
     key_ = *key;
@@ -130,7 +87,7 @@ class Sshsig : public ::testing::Test {
     return path;
   }
 
-  TempDir dir_;
+  TempDir dir_{"rdiag-sshsig"};
   Ed25519PrivateKey key_;
   int files_ = 0;
 };

@@ -289,6 +289,7 @@ void Listener::shutdown() {
 int Listener::run() {
   std::vector<pollfd> fds;
   std::vector<pid_t> owners;
+  auto next_sweep = Clock::now();
   for (;;) {
     fds.assign({{listen_fd_, POLLIN, 0}, {signal_fd_, POLLIN, 0}});
     owners.assign(2, -1);
@@ -306,7 +307,12 @@ int Listener::run() {
       auto it = conns_.find(owners[i]);
       if (it != conns_.end()) on_readable(*it->second);
     }
-    enforce_deadlines_and_keys();
+    // Deadlines and expiry have one-second granularity: no need to walk every
+    // connection on every monitor message.
+    if (Clock::now() >= next_sweep) {
+      enforce_deadlines_and_keys();
+      next_sweep = Clock::now() + std::chrono::milliseconds(250);
+    }
   }
   shutdown();
   return 0;

@@ -7,6 +7,7 @@
 #include <system_error>
 
 #include "common/i18n.h"
+#include "common/ssh_algorithms.h"
 #include "common/text_safety.h"
 #include "console/sites.h"
 #include "console/ssh_agent_keys.h"
@@ -16,15 +17,11 @@ namespace {
 
 using rdiag::i18n::tr;
 
-// The set TESTING-NOTES.md found to pass ssh-audit; the agent offers the same.
-constexpr const char* kKex =
-    "curve25519-sha256,curve25519-sha256@libssh.org,diffie-hellman-group16-sha512,"
-    "diffie-hellman-group18-sha512";
-constexpr const char* kCiphers =
-    "chacha20-poly1305@openssh.com,aes256-gcm@openssh.com,aes128-gcm@openssh.com,aes256-ctr,"
-    "aes192-ctr,aes128-ctr";
-constexpr const char* kMacs = "hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com";
-constexpr const char* kHostKeys = "ssh-ed25519";
+// The agent offers the same lists (common/ssh_algorithms.h).
+using ssh_algorithms::kCiphers;
+using ssh_algorithms::kKex;
+using ssh_algorithms::kMacs;
+constexpr const char* kHostKeys = ssh_algorithms::kHostKeyAlgorithms;
 constexpr std::size_t kReadChunk = std::size_t{64} * 1024;
 
 std::string libssh_error(ssh_session s) {

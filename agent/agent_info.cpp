@@ -41,14 +41,13 @@ nlohmann::json engineer_json(const Engineer& e) {
   return {{"fingerprint", e.fingerprint}, {"name", e.name}, {"role", e.role}, {"id", e.id}};
 }
 
-nlohmann::json agent_info_json(const HostFacts& host, const AgentKeys& keys, const Engineer& caller,
+nlohmann::json agent_info_base(const HostFacts& host, const AgentKeys& keys,
                                std::size_t max_request_bytes) {
   return {{"version", kVersion},
           {"hostname", host.hostname},
           {"os", host.os},
           {"host_key", key_json(keys.host)},
           {"seal_key", key_json(keys.seal)},
-          {"engineer", engineer_json(caller)},
           {"plugins", nlohmann::json::array()},
           {"collectors", nlohmann::json::array()},
           {"fixes", nlohmann::json::array()},

@@ -17,7 +17,9 @@ HostFacts read_host_facts();
 
 nlohmann::json key_json(const Ed25519PrivateKey& key);
 nlohmann::json engineer_json(const Engineer& engineer);
-nlohmann::json agent_info_json(const HostFacts& host, const AgentKeys& keys, const Engineer& caller,
+// Everything in agent.info but the caller, which answer_agent_info adds:
+// built once at start-up, since none of it changes while the agent runs.
+nlohmann::json agent_info_base(const HostFacts& host, const AgentKeys& keys,
                                std::size_t max_request_bytes);
 
 }  // namespace rdiag::agent

@@ -47,7 +47,7 @@ Monitor::Monitor(AgentConfig config, AgentKeys keys, EngineersFile engineers)
     : config_(std::move(config)),
       keys_(std::move(keys)),
       engineers_(std::move(engineers)),
-      host_(read_host_facts()) {}
+      info_base_(agent_info_base(read_host_facts(), keys_, config_.limits.max_request_bytes)) {}
 
 std::string Monitor::init_frame(const ConnState& conn) const {
   return encode_frame(static_cast<std::uint8_t>(MonType::kInit),
@@ -134,8 +134,9 @@ std::optional<std::string> Monitor::answer_auth_succeeded(ConnState& conn,
 }
 
 std::optional<std::string> Monitor::answer_agent_info(ConnState& conn) {
-  return answer_frame(MonType::kAgentInfo, agent_info_json(host_, keys_, *conn.engineer,
-                                                           config_.limits.max_request_bytes));
+  nlohmann::json info = info_base_;
+  info["engineer"] = engineer_json(*conn.engineer);
+  return answer_frame(MonType::kAgentInfo, info);
 }
 
 void Monitor::reload_engineers() {

@@ -64,7 +64,7 @@ class Monitor {
   AgentConfig config_;
   AgentKeys keys_;
   EngineersFile engineers_;
-  HostFacts host_;
+  nlohmann::json info_base_;  // agent.info without the caller
 };
 
 }  // namespace rdiag::agent

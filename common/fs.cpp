@@ -94,7 +94,9 @@ int fsync_parent_dir(const std::string& path) {
 
 Result<std::string> read_file_bounded(const std::string& path, std::size_t max_bytes,
                                       const ReadFileHooks& hooks) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+  // O_NONBLOCK: a FIFO planted where a file is expected must not hang the
+  // reader (the check hook then refuses it); regular files ignore the flag.
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
   if (fd.get() < 0) return hooks.io_error(errno);
   if (hooks.check) {
     struct stat st {};

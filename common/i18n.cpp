@@ -20,6 +20,9 @@ constexpr Entry kCatalog[] = {
 #include "common/catalog/agent.inc"
 #include "common/catalog/common.inc"
 #include "common/catalog/console.inc"
+#include "common/catalog/records.inc"
+#include "common/catalog/rpc.inc"
+#include "common/catalog/store.inc"
 };
 
 std::atomic<Lang> g_lang{Lang::kEn};

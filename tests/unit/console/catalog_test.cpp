@@ -14,9 +14,8 @@ namespace rdiag::console {
 namespace {
 
 std::filesystem::path console_dir() {
-  // This file is tests/unit/console/catalog_test.cpp; CMake compiles it by absolute path.
-  return std::filesystem::path(__FILE__).parent_path().parent_path().parent_path().parent_path() /
-         "console";
+  // Not __FILE__: a compiler cache may rewrite it to a relative path.
+  return std::filesystem::path(RDIAG_SOURCE_DIR) / "console";
 }
 
 std::set<std::string> ids_used() {

@@ -14,9 +14,12 @@
 #include "agent/listener.h"
 #include "agent/log.h"
 #include "agent/monitor.h"
+#include "agent/records/cli.h"
+#include "agent/records/store.h"
 #include "agent/ssh/privsep.h"
 #include "common/config.h"
 #include "common/engineers.h"
+#include "common/version.h"
 
 namespace rdiag::agent {
 namespace {
@@ -94,6 +97,28 @@ Result<void> check_net_account() {
   return make_error(i18n::tr("agent.cli.no_net_account", kNetAccount));
 }
 
+// Opens the records writer, which runs start-up recovery first. A ledger that
+// does not verify, or one another process holds, stops the agent: it must
+// never serve requests it cannot record.
+Result<std::unique_ptr<Store>> open_records(const std::string& state_dir,
+                                            const Ed25519PrivateKey& seal) {
+  StoreRecovery recovery;
+  auto store = Store::open(state_dir, seal, StoreOptions{}, &recovery);
+  for (const auto& m : recovery.messages) log_info("agent.run.recovery", m);
+  for (const auto& id : recovery.tampered) log_warn("agent.run.recovery_tampered", id);
+  if (!store) {
+    const auto& e = store.error();
+    const char* id = e.reason == "tamper" ? "agent.run.records_tamper"
+                     : e.reason == "busy" ? "agent.run.records_busy"
+                                          : "agent.run.records_failed";
+    return make_error(i18n::tr(id, state_dir, e.message));
+  }
+  auto started = (*store)->ledger_append(
+      "agent.started", {{"version", kVersion}, {"pid", static_cast<std::int64_t>(::getpid())}});
+  if (!started) log_error("agent.run.started_not_recorded", started.error().message);
+  return store;
+}
+
 int cmd_run(const Globals& g, const std::string& listen_flag) {
   ::umask(077);
   // Whatever started us may have left descriptors open; none of them is ours
@@ -109,8 +134,10 @@ int cmd_run(const Globals& g, const std::string& listen_flag) {
   auto engineers = load_engineers(cfg->engineers_file);
   if (!engineers) return fail(engineers.error().message);
   for (const auto& p : engineers->problems) log_warn("agent.engineers.problem", p.message);
+  auto store = open_records(cfg->state_dir, keys->seal);
+  if (!store) return fail(store.error().message);
   (void)::signal(SIGPIPE, SIG_IGN);
-  Monitor monitor(std::move(*cfg), std::move(*keys), std::move(*engineers));
+  Monitor monitor(std::move(*cfg), std::move(*keys), std::move(*engineers), store->get());
   Listener listener(monitor);
   auto bound = listener.open(*where);
   if (!bound) return fail(bound.error().message);
@@ -157,6 +184,8 @@ int main_entry(int argc, char** argv) {
   fp->add_flag("--seal", seal, i18n::tr("agent.cli.opt_seal"));
   fp->add_flag("--public", public_line, i18n::tr("agent.cli.opt_public"));
 
+  RecordsCommands records(app);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -165,6 +194,7 @@ int main_entry(int argc, char** argv) {
   }
   if (run->parsed()) return cmd_run(g, listen_flag);
   if (fp->parsed()) return cmd_fingerprint(g, seal, public_line);
+  if (records.parsed()) return records.run([&g] { return resolve_config(g); }, g.json);
   return 2;
 }
 

@@ -25,6 +25,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 // The child's own alarm ends it at 10 s; the monitor's deadline is the backstop.
 constexpr auto kAuthDeadline = std::chrono::seconds(11);
+// Checkpoints are due every 15 minutes; looking every few seconds is plenty.
+constexpr auto kTickEvery = std::chrono::seconds(5);
 
 Result<IpAddress> sockaddr_ip(const sockaddr_storage& ss, std::uint16_t* port) {
   char text[INET6_ADDRSTRLEN] = {};
@@ -219,15 +221,39 @@ void Listener::on_readable(ConnState& conn) {
     return;
   }
   for (const auto& msg : msgs) {
-    auto answer = monitor_.answer(conn, msg);
-    // An answer that does not fit in the socket buffer means the process is
-    // not reading its answers: a violation like any other.
-    if (!answer ||
-        ::write(conn.fd, answer->data(), answer->size()) != static_cast<ssize_t>(answer->size())) {
+    std::optional<std::string> answer;
+    try {
+      answer = monitor_.answer(conn, msg);
+    } catch (const std::exception& e) {
+      // A bug must cost one connection, not every connection and record.
+      log_error("agent.monitor.answer_failed", conn.pid, e.what());
+    }
+    if (!answer) {
       drop(conn.pid, "protocol_violation");
       return;
     }
+    conn.out += *answer;
   }
+  // A process waits for each answer before it asks again, so more than one
+  // large answer queued means it is not reading them: a violation.
+  if (conn.out.size() > 2 * kMaxMonAnswerFrame) {
+    drop(conn.pid, "protocol_violation");
+    return;
+  }
+  if (!flush(conn)) ::kill(conn.pid, SIGKILL);
+}
+
+// Answers are usually small and go out at once; a page of records may not fit
+// in the socket buffer and is written as the process reads it (POLLOUT).
+bool Listener::flush(ConnState& conn) {
+  while (!conn.out.empty()) {
+    const ssize_t n = ::write(conn.fd, conn.out.data(), conn.out.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return true;
+    if (n <= 0) return false;
+    conn.out.erase(0, static_cast<std::size_t>(n));
+  }
+  return true;
 }
 
 void Listener::reap() {
@@ -290,12 +316,14 @@ int Listener::run() {
   std::vector<pollfd> fds;
   std::vector<pid_t> owners;
   auto next_sweep = Clock::now();
+  auto next_tick = Clock::now() + kTickEvery;
   for (;;) {
     fds.assign({{listen_fd_, POLLIN, 0}, {signal_fd_, POLLIN, 0}});
     owners.assign(2, -1);
     for (auto& [pid, c] : conns_) {
       if (c->doomed) continue;
-      fds.push_back({c->fd, POLLIN, 0});
+      // While an answer is still going out, the process has nothing to say.
+      fds.push_back({c->fd, static_cast<short>(c->out.empty() ? POLLIN : POLLOUT), 0});
       owners.push_back(pid);
     }
     // Wake at least once a second: auth deadlines and key expiry are checked here.
@@ -305,13 +333,26 @@ int Listener::run() {
     for (std::size_t i = 2; i < fds.size(); ++i) {
       if (fds[i].revents == 0) continue;
       auto it = conns_.find(owners[i]);
-      if (it != conns_.end()) on_readable(*it->second);
+      if (it == conns_.end()) continue;
+      if (it->second->out.empty()) {
+        on_readable(*it->second);
+      } else if (!flush(*it->second)) {
+        ::kill(it->first, SIGKILL);
+      }
     }
     // Deadlines and expiry have one-second granularity: no need to walk every
     // connection on every monitor message.
     if (Clock::now() >= next_sweep) {
       enforce_deadlines_and_keys();
       next_sweep = Clock::now() + std::chrono::milliseconds(250);
+    }
+    if (Clock::now() >= next_tick) {
+      try {
+        monitor_.tick();
+      } catch (const std::exception& e) {
+        log_error("agent.monitor.tick_failed", e.what());
+      }
+      next_tick = Clock::now() + kTickEvery;
     }
   }
   shutdown();

@@ -32,6 +32,8 @@ class Listener {
   bool admit(const IpAddress& peer, std::string_view peer_text);
   void spawn(int client_fd, const IpAddress& peer, std::string peer_text);
   void on_readable(ConnState& conn);
+  // Writes what the socket takes of conn.out; false when the process is gone.
+  bool flush(ConnState& conn);
   void drop(pid_t pid, const char* why);
   void reap();
   void enforce_deadlines_and_keys();

@@ -3,6 +3,9 @@
 #include <ctime>
 
 #include "agent/log.h"
+#include "agent/records/store.h"
+#include "agent/rpc.h"
+#include "common/jsonrpc.h"
 #include "common/text_safety.h"
 
 namespace rdiag::agent {
@@ -41,13 +44,23 @@ const char* verdict_word(KeyVerdict v) {
   return "unknown_key";
 }
 
+// What the connection process says went wrong is its word, not ours: only
+// the words it is known to send reach the ledger.
+std::string_view failure_word(const std::string& why) {
+  for (std::string_view w : {"bad_signature", "key_refused"}) {
+    if (why == w) return w;
+  }
+  return "other";
+}
+
 }  // namespace
 
-Monitor::Monitor(AgentConfig config, AgentKeys keys, EngineersFile engineers)
+Monitor::Monitor(AgentConfig config, AgentKeys keys, EngineersFile engineers, Store* store)
     : config_(std::move(config)),
       keys_(std::move(keys)),
       engineers_(std::move(engineers)),
-      info_base_(agent_info_base(read_host_facts(), keys_, config_.limits.max_request_bytes)) {}
+      info_base_(agent_info_base(read_host_facts(), keys_, config_.limits.max_request_bytes)),
+      store_(store) {}
 
 std::string Monitor::init_frame(const ConnState& conn) const {
   return encode_frame(static_cast<std::uint8_t>(MonType::kInit),
@@ -86,6 +99,9 @@ std::optional<std::string> Monitor::answer(ConnState& conn, const MonMessage& ms
     case MonType::kAgentInfo:
       if (!preauth) return answer_agent_info(conn);
       break;
+    case MonType::kCall:
+      if (!preauth) return answer_call(conn, msg.body);
+      break;
     case MonType::kInit:
       break;
   }
@@ -108,8 +124,48 @@ std::optional<std::string> Monitor::answer_auth_failed(ConnState& conn,
   if (!key || ++conn.failures > kMaxAuthTries) return std::nullopt;
   std::string fp = "-";
   if (auto blob = base64_decode(*key)) fp = fingerprint_sha256(*blob);
-  log_warn("agent.auth.failed", conn.peer_text, fp, terminal_safe(body.value("why", "")));
+  const std::string why =
+      body.contains("why") && body["why"].is_string() ? body["why"].get<std::string>() : "";
+  log_warn("agent.auth.failed", conn.peer_text, fp, terminal_safe(why));
+  // A refused sign-in was recorded when the monitor refused it; the process
+  // reports the same attempt here, which must not make a second ledger line.
+  if (!conn.refused_key.empty() && conn.refused_key == *key) {
+    conn.refused_key.clear();
+  } else {
+    record_auth_failure(conn, fp, failure_word(why));
+  }
   return answer_frame(MonType::kAuthFailed, nlohmann::json::object());
+}
+
+void Monitor::record_auth_failure(const ConnState& conn, const std::string& fingerprint,
+                                  std::string_view reason) {
+  if (store_ == nullptr) return;
+  // Each line costs an fdatasync and ledger space: a flood of bad attempts
+  // gets one line each up to a budget per minute, then one summary line
+  // with the count, so it can neither stall the monitor nor fill the ledger.
+  const auto now = std::chrono::steady_clock::now();
+  if (now - auth_window_start_ >= kAuthLineWindow) flush_auth_summary(now);
+  if (auth_lines_in_window_ >= kAuthLinesPerWindow) {
+    ++auth_suppressed_;
+    return;
+  }
+  ++auth_lines_in_window_;
+  auto r = store_->ledger_append(
+      "auth.failed", {{"peer", conn.peer_text}, {"fingerprint", fingerprint}, {"reason", reason}});
+  if (!r) log_error("agent.rpc.auth_not_recorded", conn.peer_text, fingerprint, r.error().message);
+}
+
+void Monitor::flush_auth_summary(std::chrono::steady_clock::time_point now) {
+  if (auth_suppressed_ > 0 && store_ != nullptr) {
+    auto r = store_->ledger_append("auth.failed", {{"peer", "*"},
+                                                   {"fingerprint", "*"},
+                                                   {"reason", "rate_limited"},
+                                                   {"count", auth_suppressed_}});
+    if (!r) log_error("agent.rpc.auth_not_recorded", "*", "*", r.error().message);
+  }
+  auth_suppressed_ = 0;
+  auth_lines_in_window_ = 0;
+  auth_window_start_ = now;
 }
 
 std::optional<std::string> Monitor::answer_auth_succeeded(ConnState& conn,
@@ -121,6 +177,8 @@ std::optional<std::string> Monitor::answer_auth_succeeded(ConnState& conn,
   const Engineer* e = allowed_engineer(*key, conn.peer, &verdict, &fp);
   if (e == nullptr) {
     log_warn("agent.auth.refused", conn.peer_text, fp, verdict_word(verdict));
+    record_auth_failure(conn, fp.empty() ? "-" : fp, verdict_word(verdict));
+    conn.refused_key = *key;
     return answer_frame(MonType::kAuthSucceeded,
                         {{"error", {{"reason", verdict_word(verdict)}, {"message", ""}}}});
   }
@@ -137,6 +195,40 @@ std::optional<std::string> Monitor::answer_agent_info(ConnState& conn) {
   nlohmann::json info = info_base_;
   info["engineer"] = engineer_json(*conn.engineer);
   return answer_frame(MonType::kAgentInfo, info);
+}
+
+std::optional<std::string> Monitor::answer_call(ConnState& conn, const nlohmann::json& body) {
+  auto method = body.find("method");
+  if (method == body.end() || !method->is_string()) return std::nullopt;
+  nlohmann::json answer;
+  if (!still_allowed(conn)) {
+    // The sweep drops such connections within a second; nothing slips through meanwhile.
+    answer = {{"error",
+               {{"code", rpc::kUnauthenticated},
+                {"reason", "unauthenticated"},
+                {"message", i18n::tr("agent.rpc.key_gone")}}}};
+  } else {
+    const nlohmann::json params = body.contains("params") ? body["params"] : nlohmann::json();
+    // The method code reads files an attacker may have written; whatever it
+    // throws ends this one call, never the monitor.
+    try {
+      answer = call_method(RpcContext{store_, config_}, RpcCaller{*conn.engineer, conn.peer_text},
+                           method->get_ref<const std::string&>(), params);
+    } catch (const std::exception& e) {
+      log_error("agent.rpc.call_failed", method->get_ref<const std::string&>(), e.what());
+      answer = {{"error",
+                 {{"code", rpc::kInternalError},
+                  {"reason", "internal_error"},
+                  {"message", i18n::tr("agent.rpc.internal_error")}}}};
+    }
+  }
+  return answer_frame(MonType::kCall, answer);
+}
+
+void Monitor::tick() {
+  const auto now = std::chrono::steady_clock::now();
+  if (now - auth_window_start_ >= kAuthLineWindow) flush_auth_summary(now);
+  if (store_ != nullptr) store_->tick();
 }
 
 void Monitor::reload_engineers() {

@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -32,12 +33,24 @@ struct ConnState {
   int failures = 0;
   int probes = 0;
   std::optional<Engineer> engineer;
+  // The key of an auth_succeeded the monitor refused (and recorded): the
+  // connection process reports that same attempt as failed next.
+  std::string refused_key;
   MonDecoder decoder;
+  std::string out;  // answer bytes not yet written to fd
 };
+
+class Store;
 
 class Monitor {
  public:
-  Monitor(AgentConfig config, AgentKeys keys, EngineersFile engineers);
+  // store: the records writer, opened by the caller (cmd_run) before anything
+  // listens, and outliving the monitor. Null only in tests of the request list
+  // itself: then methods that record refuse with -32008 and failed
+  // authentications are only logged.
+  Monitor(AgentConfig config, AgentKeys keys, EngineersFile engineers, Store* store = nullptr);
+  Monitor(const Monitor&) = delete;
+  Monitor& operator=(const Monitor&) = delete;
 
   // The first frame every connection process receives.
   std::string init_frame(const ConnState& conn) const;
@@ -50,6 +63,9 @@ class Monitor {
   // Whether an authenticated connection's key is still in the file and unexpired.
   bool still_allowed(const ConnState& conn) const;
 
+  // Time-driven record work (checkpoints); the listener calls it every few seconds.
+  void tick();
+
   const AgentConfig& config() const { return config_; }
 
  private:
@@ -57,6 +73,13 @@ class Monitor {
   std::optional<std::string> answer_auth_failed(ConnState& conn, const nlohmann::json& body);
   std::optional<std::string> answer_auth_succeeded(ConnState& conn, const nlohmann::json& body);
   std::optional<std::string> answer_agent_info(ConnState& conn);
+  std::optional<std::string> answer_call(ConnState& conn, const nlohmann::json& body);
+  // An auth.failed ledger line; a failure to write it is logged, not fatal
+  // (the authentication is refused either way).
+  void record_auth_failure(const ConnState& conn, const std::string& fingerprint,
+                           std::string_view reason);
+  // Writes the summary line for failures over the budget, opens a new window.
+  void flush_auth_summary(std::chrono::steady_clock::time_point now);
   // The engineer a key blob names, if the file allows it from this peer now.
   const Engineer* allowed_engineer(const std::string& key_b64, const IpAddress& peer,
                                    KeyVerdict* verdict, std::string* fingerprint) const;
@@ -65,6 +88,14 @@ class Monitor {
   AgentKeys keys_;
   EngineersFile engineers_;
   nlohmann::json info_base_;  // agent.info without the caller
+  Store* store_;
+  // auth.failed ledger lines: at most kAuthLinesPerWindow per window, the
+  // rest counted into one summary line.
+  static constexpr int kAuthLinesPerWindow = 60;
+  static constexpr std::chrono::seconds kAuthLineWindow{60};
+  std::chrono::steady_clock::time_point auth_window_start_ = std::chrono::steady_clock::now();
+  int auth_lines_in_window_ = 0;
+  std::int64_t auth_suppressed_ = 0;
 };
 
 }  // namespace rdiag::agent

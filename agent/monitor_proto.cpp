@@ -73,7 +73,7 @@ Result<MonMessage> recv_frame(int fd) {
   char hdr[4];
   if (auto r = read_exact(fd, hdr, sizeof hdr); !r) return r.error();
   const std::uint32_t n = read_be32(hdr);
-  if (n == 0 || n > kMaxMonFrame) return make_error("monitor sent a malformed frame");
+  if (n == 0 || n > kMaxMonAnswerFrame) return make_error("monitor sent a malformed frame");
   std::string payload(n, '\0');
   if (auto r = read_exact(fd, payload.data(), n); !r) return r.error();
   MonMessage msg;

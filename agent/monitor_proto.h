@@ -24,11 +24,19 @@ enum class MonType : std::uint8_t {
   kAuthFailed = 3,     // a signed attempt failed (bad signature or refused key)
   kAuthSucceeded = 4,  // libssh verified a signature: bind the identity
   kAgentInfo = 5,      // agent.info
+  // Any other JSON-RPC method, after authentication: {"method", "params"}.
+  // Answer {"result": ...} or {"error": {"code", "reason", "message"}}. The
+  // monitor alone decides what the caller may do (agent/rpc.h).
+  kCall = 6,
 };
 constexpr std::uint8_t kAnswerBit = 0x80;
 
-// Bodies carry JSON-RPC params later on, so allow a little over the request cap.
+// Requests carry JSON-RPC params (a request line is at most max_request_bytes,
+// 1 MiB by default); a connection process refuses a bigger call itself
+// rather than send a frame the monitor would treat as a violation.
 constexpr std::size_t kMaxMonFrame = std::size_t{4} * 1024 * 1024;
+// Answers carry pages of records (record.get bounds a page to a few MiB).
+constexpr std::size_t kMaxMonAnswerFrame = std::size_t{32} * 1024 * 1024;
 
 struct MonMessage {
   std::uint8_t type = 0;  // raw: the receiver decides what it accepts
@@ -50,6 +58,7 @@ class MonDecoder {
 
 // Blocking helpers for the connection process (one outstanding request).
 Result<void> send_frame(int fd, std::uint8_t type, const nlohmann::json& body);
+// recv_frame reads answers, so it accepts frames up to kMaxMonAnswerFrame.
 Result<MonMessage> recv_frame(int fd);
 
 }  // namespace rdiag::agent

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "agent/log.h"
+#include "agent/monitor_proto.h"
 #include "agent/ssh/monitor_client.h"
 
 namespace rdiag::agent {
@@ -24,6 +25,18 @@ bool env_allowed(std::string_view name) {
 
 std::string rpc_error(const nlohmann::json& id, int code, std::string_view reason) {
   return rpc::error_line(id, code, reason, i18n::tr("agent.rpc." + std::string(reason)));
+}
+
+// Room left in a monitor frame for the method name and the envelope.
+constexpr std::size_t kMaxCallParams = kMaxMonFrame - std::size_t{64} * 1024;
+
+// The monitor's kCall answer as a JSON-RPC response line.
+std::string call_answer_line(const nlohmann::json& id, const nlohmann::json& answer) {
+  auto e = answer.find("error");
+  if (e == answer.end() || !e->is_object())
+    return rpc::result_line(id, answer.value("result", nlohmann::json()));
+  return rpc::error_line(id, e->value("code", static_cast<int>(rpc::kInternalError)),
+                         e->value("reason", "internal_error"), e->value("message", ""));
 }
 
 }  // namespace
@@ -150,8 +163,14 @@ std::string Channel::dispatch(const rpc::Request& req) {
       return rpc::error_line(req.id, rpc::kInternalError, "internal_error", info.error().message);
     return rpc::result_line(req.id, *info);
   }
-  return rpc::error_line(req.id, rpc::kMethodNotFound, "method_not_found",
-                         i18n::tr("agent.rpc.method_not_found_named", req.method));
+  // Everything else is the monitor's to decide, authorization included: this
+  // process only carries the request and its answer.
+  if (req.method.size() +
+          req.params.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).size() >
+      kMaxCallParams) {
+    return rpc_error(req.id, rpc::kInvalidRequest, "request_too_large");
+  }
+  return call_answer_line(req.id, monitor_.mm_call(req.method, req.params));
 }
 
 void Channel::finish(int exit_status) {

@@ -14,16 +14,21 @@ namespace {
 
 }  // namespace
 
-Result<nlohmann::json> MonitorClient::call(MonType type, const nlohmann::json& body) {
+nlohmann::json MonitorClient::exchange(MonType type, const nlohmann::json& body) const {
   if (!send_frame(fd_, static_cast<std::uint8_t>(type), body)) monitor_lost();
   auto answer = recv_frame(fd_);
   if (!answer) monitor_lost();
   if (answer->type != (static_cast<std::uint8_t>(type) | kAnswerBit)) monitor_lost();
-  if (answer->body.contains("error")) {
-    const auto& e = answer->body["error"];
+  return std::move(answer->body);
+}
+
+Result<nlohmann::json> MonitorClient::call(MonType type, const nlohmann::json& body) const {
+  nlohmann::json answer = exchange(type, body);
+  if (answer.contains("error")) {
+    const auto& e = answer["error"];
     return make_error(e.value("message", ""), e.value("reason", ""));
   }
-  return std::move(answer->body);
+  return answer;
 }
 
 Result<nlohmann::json> MonitorClient::recv_init() {
@@ -51,6 +56,10 @@ Result<nlohmann::json> MonitorClient::mm_auth_succeeded(const std::string& key_b
 
 Result<nlohmann::json> MonitorClient::mm_agent_info() {
   return call(MonType::kAgentInfo, nlohmann::json::object());
+}
+
+nlohmann::json MonitorClient::mm_call(const std::string& method, const nlohmann::json& params) {
+  return exchange(MonType::kCall, {{"method", method}, {"params", params}});
 }
 
 }  // namespace rdiag::agent

@@ -21,9 +21,14 @@ class MonitorClient {
   // The engineer's identity ({fingerprint, name, role, id}) or an error.
   Result<nlohmann::json> mm_auth_succeeded(const std::string& key_b64, const std::string& user);
   Result<nlohmann::json> mm_agent_info();
+  // Any other JSON-RPC method: the monitor's answer body as it came,
+  // {"result": ...} or {"error": {"code", "reason", "message"}}.
+  nlohmann::json mm_call(const std::string& method, const nlohmann::json& params);
 
  private:
-  Result<nlohmann::json> call(MonType type, const nlohmann::json& body);
+  // One request, its answer body (or the end of this process).
+  nlohmann::json exchange(MonType type, const nlohmann::json& body) const;
+  Result<nlohmann::json> call(MonType type, const nlohmann::json& body) const;
   int fd_;
 };
 

@@ -222,6 +222,62 @@ void Agent::reload() {
   ::kill(pid_, SIGHUP);
 }
 
+bool Agent::spawn(const nlohmann::json& extra, const std::string& listen) {
+  nlohmann::json cfg = {{"state_dir", "state"}, {"engineers_file", "engineers"}};
+  if (extra.is_object()) cfg.merge_patch(extra);
+  write_file(config_path(), cfg.dump(2));
+  if (::access(engineers_path().c_str(), F_OK) != 0) write_file(engineers_path(), "");
+  int out[2];
+  if (::pipe2(out, O_CLOEXEC) != 0) return false;
+  const int log_fd =
+      ::open((dir_ + "/agent.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  std::vector<std::string> args = {RDIAG_AGENT_BIN, "--config", config_path(),
+                                   "run",           "--listen", listen};
+  auto cargs = c_strings(args);
+  port_ = 0;
+  pid_ = ::fork();
+  if (pid_ == 0) {
+    ::dup2(out[1], 1);
+    ::dup2(log_fd, 2);
+    ::execv(cargs[0], cargs.data());
+    ::_exit(127);
+  }
+  ::close(out[1]);
+  ::close(log_fd);
+  stdout_fd_ = out[0];
+  return pid_ > 0;
+}
+
+bool Agent::wait_listening(std::chrono::milliseconds timeout) {
+  std::string line;
+  const auto deadline = Clock::now() + timeout;
+  while (line.find('\n') == std::string::npos) {
+    // A zero timeout still looks once: "is it listening yet?".
+    const auto left = std::max<long>(
+        0, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count());
+    pollfd p{stdout_fd_, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(std::min<long>(left, 100))) <= 0) {
+      if (left == 0) return false;
+      continue;
+    }
+    char c = 0;
+    if (::read(stdout_fd_, &c, 1) != 1) return false;  // the agent exited
+    line.push_back(c);
+  }
+  if (line.rfind("listening on ", 0) != 0) return false;
+  port_ = std::atoi(line.substr(line.rfind(':') + 1).c_str());
+  return port_ > 0;
+}
+
+void Agent::kill_hard() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  ::waitpid(pid_, nullptr, 0);
+  pid_ = -1;
+  if (stdout_fd_ >= 0) ::close(stdout_fd_);
+  stdout_fd_ = -1;
+}
+
 std::string Agent::log() const {
   return read_file(dir_ + "/agent.log");
 }

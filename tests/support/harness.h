@@ -75,6 +75,15 @@ class Agent {
              const std::map<std::string, std::string>& env = {});
   int stop();     // SIGTERM, wait, exit code
   void reload();  // SIGHUP
+  // start() in two steps, for tests that act while the agent starts up (the
+  // crash test kills it at random moments): spawn() writes agent.json as
+  // start() does and starts the process without waiting; wait_listening()
+  // then waits for the "listening on" line (false at the deadline or when the
+  // agent exited first).
+  bool spawn(const nlohmann::json& extra = {}, const std::string& listen = "127.0.0.1:0");
+  bool wait_listening(std::chrono::milliseconds timeout);
+  // SIGKILL and reap: a crash, nothing the agent can clean up after.
+  void kill_hard();
   pid_t pid() const { return pid_; }
   int port() const { return port_; }
   std::string log() const;

@@ -1,0 +1,643 @@
+#include "agent/records/store.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <filesystem>
+#include <random>
+#include <utility>
+
+#include "agent/log.h"
+#include "common/fs.h"
+#include "common/records/seal.h"
+#include "common/sshsig.h"
+#include "common/version.h"
+
+namespace rdiag::agent {
+
+namespace fs = std::filesystem;
+using records::Event;
+using records::LedgerSession;
+
+namespace {
+
+constexpr std::string_view kSealKeyFile = "seal_ed25519";
+constexpr std::string_view kNextKeyFile = "keys/seal_ed25519.next";
+// A ledger or a session that is written to constantly still gets checkpoints.
+constexpr int kMaxIdRetries = 16;
+
+std::string join(const std::string& dir, std::string_view name) {
+  return dir + "/" + std::string(name);
+}
+
+std::string now_ts() {
+  return records::format_ts(std::chrono::system_clock::now());
+}
+
+ReadFileHooks plain_hooks(const std::string& path) {
+  ReadFileHooks hooks;
+  hooks.io_error = [path](int err) {
+    return make_error(path + ": " + errno_text(err), "io_error");
+  };
+  return hooks;
+}
+
+std::string seal_name(std::size_t n) {
+  return "seal-" + std::to_string(n) + ".sshsig";
+}
+
+std::string fingerprint_of(const Ed25519PrivateKey& key) {
+  return fingerprint_sha256(key.public_key().blob);
+}
+
+// The engineer fingerprint an actor names, or "".
+std::string engineer_of(const std::string& actor) {
+  constexpr std::string_view kPrefix = "engineer:";
+  if (actor.rfind(kPrefix, 0) != 0) return {};
+  return actor.substr(kPrefix.size());
+}
+
+Result<std::int64_t> file_size(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    return make_error(path + ": " + errno_text(errno), "io_error");
+  }
+  return static_cast<std::int64_t>(st.st_size);
+}
+
+Result<void> make_dir(const std::string& path) {
+  if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) {
+    return make_error(i18n::tr("store.mkdir_failed", path, errno_text(errno)), "recording_failed");
+  }
+  if (const int err = fsync_parent_dir(path); err != 0) {
+    return make_error(i18n::tr("store.mkdir_failed", path, errno_text(err)), "recording_failed");
+  }
+  return {};
+}
+
+// Leftovers of write_file_atomic (seal-N.sshsig.tmp.XXXXXX) from a crash.
+void remove_temporaries(const std::string& dir) {
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.find(".tmp.") != std::string::npos) fs::remove(it->path(), ec);
+  }
+}
+
+// What recovery needs to know about a session's chain.
+struct ChainFacts {
+  bool ended = false;
+  std::string last_ts;
+};
+
+ChainFacts scan_chain(std::string_view text) {
+  ChainFacts facts;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    const std::size_t nl = text.find('\n', pos);
+    if (nl == std::string_view::npos) break;
+    auto e = records::parse_event_line(text.substr(pos, nl - pos));
+    pos = nl + 1;
+    if (!e) continue;  // the journal verified it; cannot happen
+    if (records::is_terminal_event_type(e->type)) facts.ended = true;
+    facts.last_ts = e->ts;
+  }
+  return facts;
+}
+
+}  // namespace
+
+struct Store::Live {
+  Live(std::string session_id, records::Journal j)
+      : id(std::move(session_id)), journal(std::move(j)) {}
+  std::string id;
+  records::Journal journal;
+  std::int64_t since_checkpoint = 0;
+  std::chrono::steady_clock::time_point checkpoint_at = std::chrono::steady_clock::now();
+  bool ended = false;
+  records::RecoveryReport cut;  // what opening it repaired
+};
+
+Store::Store(std::string state_dir, Ed25519PrivateKey key, StoreOptions options)
+    : state_dir_(std::move(state_dir)),
+      key_(std::move(key)),
+      options_(options),
+      ledger_checkpoint_at_(std::chrono::steady_clock::now()) {}
+
+Store::~Store() = default;
+
+std::string Store::session_dir(const std::string& session_id) const {
+  return join(join(state_dir_, records::kRecordsDir), session_id);
+}
+
+std::string Store::seal_fingerprint() const {
+  return fingerprint_of(key_);
+}
+
+std::vector<std::string> Store::trusted_fingerprints() const {
+  std::vector<std::string> trusted{seal_fingerprint()};
+  for (auto it = index_.rotations.rbegin(); it != index_.rotations.rend(); ++it) {
+    if (std::find(trusted.begin(), trusted.end(), it->new_fingerprint) == trusted.end()) continue;
+    const std::string message =
+        records::key_rotation_message(it->old_fingerprint, it->new_fingerprint);
+    if (sshsig_verify_signer(it->signature, it->old_fingerprint, kSealNamespace, message)) {
+      trusted.push_back(it->old_fingerprint);
+    }
+  }
+  return trusted;
+}
+
+const LedgerSession* Store::ledger_session(const std::string& session_id) const {
+  auto it = index_.sessions.find(session_id);
+  return it == index_.sessions.end() ? nullptr : &it->second;
+}
+
+Result<std::vector<std::string>> Store::ledger_lines(const std::vector<std::size_t>& lines) const {
+  const std::string path = join(state_dir_, records::kLedgerFile);
+  auto text = read_file_bounded(path, records::kMaxJournalBytes, plain_hooks(path));
+  if (!text) return text.error();
+  std::map<std::size_t, std::string> found;
+  for (std::size_t n : lines) found.emplace(n, std::string());
+  std::size_t pos = 0;
+  for (std::size_t n = 1; pos < text->size(); ++n) {
+    const std::size_t nl = text->find('\n', pos);
+    if (nl == std::string::npos) break;
+    if (auto it = found.find(n); it != found.end()) it->second = text->substr(pos, nl - pos);
+    pos = nl + 1;
+  }
+  std::vector<std::string> out;
+  for (std::size_t n : lines) {
+    if (found[n].empty()) return make_error(path + ": no line " + std::to_string(n), "not_found");
+    out.push_back(found[n]);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Ledger
+
+Result<void> Store::reopen_ledger() {
+  ledger_.reset();  // releases the lock first
+  const std::string path = join(state_dir_, records::kLedgerFile);
+  auto journal =
+      records::Journal::open(path, records::kLedgerGenesis, nullptr, records::is_ledger_type);
+  if (!journal) return journal.error();
+  ledger_ = std::make_unique<records::Journal>(std::move(*journal));
+  return {};
+}
+
+Result<Event> Store::ledger_append(const std::string& type, nlohmann::json data) {
+  // After a failed write (a full disk, say) the journal refuses everything
+  // until reopened; reopening settles what is on disk, so the agent records
+  // again as soon as there is room, without a restart.
+  if (!ledger_ || ledger_->failed()) {
+    if (auto r = reopen_ledger(); !r) return Error{r.error().message, "recording_failed"};
+  }
+  auto e = ledger_->append(type, "agent", std::move(data), now_ts());
+  if (!e) return Error{e.error().message, "recording_failed"};
+  index_.last_seq = e->seq;
+  index_.last_hash = e->hash;
+  ++index_.lines_since_checkpoint;
+  if (type != "checkpoint" && index_.lines_since_checkpoint >= options_.checkpoint_every_events) {
+    ledger_checkpoint();
+  }
+  return e;
+}
+
+// ---------------------------------------------------------------------------
+// Sessions
+
+Result<Store::Live*> Store::live(const std::string& session_id) {
+  if (auto it = live_.find(session_id); it != live_.end()) return it->second.get();
+  const LedgerSession* s = ledger_session(session_id);
+  if (s == nullptr || s->voided || s->pruned) {
+    return make_error(i18n::tr("store.no_session", session_id), "not_found");
+  }
+  const std::string path = join(session_dir(session_id), records::kEventsFile);
+  records::RecoveryReport report;
+  auto journal = records::Journal::open(path, s->genesis, &report);
+  if (!journal) return journal.error();
+  auto l = std::make_unique<Live>(session_id, std::move(*journal));
+  Live* raw = l.get();
+  live_.emplace(session_id, std::move(l));
+  if (report.repaired) {
+    raw->cut = report;
+    (void)append_to(*raw, "record.repaired", "agent",
+                    {{"file", std::string(records::kEventsFile)},
+                     {"line", static_cast<std::int64_t>(report.line)},
+                     {"cut_bytes", static_cast<std::int64_t>(report.cut_bytes)}});
+  }
+  return raw;
+}
+
+Result<Event> Store::append_to(Live& l, const std::string& type, const std::string& actor,
+                               nlohmann::json data) {
+  auto e = l.journal.append(type, actor, std::move(data), now_ts());
+  if (!e) return e;
+  if (records::is_terminal_event_type(type)) l.ended = true;
+  if (type == "checkpoint") return e;
+  if (++l.since_checkpoint >= options_.checkpoint_every_events) checkpoint(l);
+  return e;
+}
+
+void Store::checkpoint(Live& l) {
+  const std::int64_t seq = l.journal.last_seq();
+  const std::string hash = l.journal.last_hash();
+  const std::string sig =
+      sshsig_sign(key_, kSealNamespace, records::checkpoint_message(l.id, seq, hash));
+  if (sig.empty()) {
+    log_error("store.checkpoint_failed", l.id, "signing failed");
+    return;
+  }
+  auto cp = l.journal.append("checkpoint", "agent",
+                             {{"covers_seq", seq},
+                              {"covers_hash", hash},
+                              {"fingerprint", seal_fingerprint()},
+                              {"signature", sig}},
+                             now_ts());
+  if (!cp) {
+    log_error("store.checkpoint_failed", l.id, cp.error().message);
+    return;
+  }
+  l.since_checkpoint = 0;
+  l.checkpoint_at = std::chrono::steady_clock::now();
+  log_info("store.checkpoint", l.id, seq, hash);
+}
+
+Result<OpenedSession> Store::open_session(const std::string& type, const std::string& actor,
+                                          nlohmann::json data) {
+  std::random_device rd;
+  std::string id;
+  for (int i = 0; i < kMaxIdRetries; ++i) {
+    std::string candidate = records::make_session_id(std::chrono::system_clock::now(), rd());
+    std::error_code ec;
+    if (index_.sessions.count(candidate) == 0 && !fs::exists(session_dir(candidate), ec)) {
+      id = std::move(candidate);
+      break;
+    }
+  }
+  if (id.empty()) return make_error(i18n::tr("store.no_free_id"), "recording_failed");
+
+  auto opened =
+      ledger_append("session.opened", {{"session_id", id}, {"engineer", engineer_of(actor)}});
+  if (!opened) return opened.error();
+  LedgerSession s;
+  s.session_id = id;
+  s.genesis = opened->hash;
+  s.opened_line = static_cast<std::size_t>(opened->seq);
+  s.opened_ts = opened->ts;
+  s.engineer = engineer_of(actor);
+  index_.sessions[id] = s;
+
+  auto fail = [&](const Error& why) -> Result<OpenedSession> {
+    // Never acknowledged: say so in the ledger, so the gap is explained.
+    (void)ledger_append("session.void", {{"session_id", id}, {"reason", why.message}});
+    index_.sessions[id].voided = true;
+    live_.erase(id);
+    std::error_code ec;
+    fs::remove_all(session_dir(id), ec);
+    return Error{why.message, "recording_failed"};
+  };
+  if (auto r = make_dir(session_dir(id)); !r) return fail(r.error());
+  auto l = live(id);
+  if (!l) return fail(l.error());
+  auto first = append_to(**l, type, actor, std::move(data));
+  if (!first) return fail(first.error());
+  return OpenedSession{id, std::move(*first)};
+}
+
+Result<Event> Store::append(const std::string& session_id, const std::string& type,
+                            const std::string& actor, nlohmann::json data) {
+  auto l = live(session_id);
+  if (!l) return l.error();
+  auto e = append_to(**l, type, actor, std::move(data));
+  if (!e) {
+    // Reopened on the next use, as the ledger is (see ledger_append).
+    if ((*l)->journal.failed()) live_.erase(session_id);
+    return Error{e.error().message, "recording_failed"};
+  }
+  return e;
+}
+
+Result<std::string> Store::seal(const std::string& session_id) {
+  auto l = live(session_id);
+  if (!l) return l.error();
+  Live& live_session = **l;
+  LedgerSession& s = index_.sessions[session_id];
+  const std::string dir = session_dir(session_id);
+  remove_temporaries(dir);
+  auto attachments = records::list_attachments(dir);
+  if (!attachments) return attachments.error();
+  const std::int64_t seq = live_session.journal.last_seq();
+  const std::string hash = live_session.journal.last_hash();
+  auto message = records::seal_message(session_id, seq, hash, *attachments);
+  if (!message) return message.error();
+  const std::string armor = sshsig_sign(key_, kSealNamespace, *message);
+  if (armor.empty()) return make_error("signing the seal failed", "recording_failed");
+  auto bytes = file_size(live_session.journal.path());
+  if (!bytes) return bytes.error();
+  const std::string name = seal_name(s.seals.size() + 1);
+
+  // The ledger line first: a seal file the ledger does not name is tamper,
+  // while a named one lost in a crash is rebuilt (Ed25519 is deterministic).
+  auto line = ledger_append("session.sealed", {{"session_id", session_id},
+                                               {"seal", name},
+                                               {"last_seq", seq},
+                                               {"last_hash", hash},
+                                               {"bytes", *bytes},
+                                               {"sha256", sha256_hex(armor)}});
+  if (!line) return Error{line.error().message, "recording_failed"};
+  s.seals.push_back(LedgerSession::Seal{name, seq, hash, *bytes, sha256_hex(armor),
+                                        static_cast<std::size_t>(line->seq)});
+  const std::string path = join(dir, name);
+  if (const int err = write_file_atomic(path, armor, 0644, IfExists::kKeep); err != 0) {
+    return make_error(path + ": " + errno_text(err), "recording_failed");
+  }
+  if (const int err = fsync_parent_dir(path); err != 0) {
+    return make_error(path + ": " + errno_text(err), "recording_failed");
+  }
+  if (live_session.ended) live_.erase(session_id);
+  return name;
+}
+
+void Store::tick() {
+  const auto now = std::chrono::steady_clock::now();
+  for (auto& [id, l] : live_) {
+    if (l->since_checkpoint > 0 && now - l->checkpoint_at >= options_.checkpoint_interval) {
+      checkpoint(*l);
+    }
+  }
+  if (index_.lines_since_checkpoint > 0 &&
+      now - ledger_checkpoint_at_ >= options_.checkpoint_interval) {
+    ledger_checkpoint();
+  }
+}
+
+void Store::ledger_checkpoint() {
+  if (!ledger_ || ledger_->failed()) return;  // the next ledger_append reopens it
+  const std::int64_t seq = index_.last_seq;
+  const std::string hash = index_.last_hash;
+  const std::string sig = sshsig_sign(
+      key_, kSealNamespace, records::checkpoint_message(records::kLedgerCheckpointId, seq, hash));
+  if (sig.empty()) return;
+  auto cp = ledger_->append("checkpoint", "agent",
+                            {{"covers_seq", seq},
+                             {"covers_hash", hash},
+                             {"fingerprint", seal_fingerprint()},
+                             {"signature", sig}},
+                            now_ts());
+  if (!cp) {
+    log_error("store.checkpoint_failed", records::kLedgerCheckpointId, cp.error().message);
+    return;
+  }
+  index_.last_seq = cp->seq;
+  index_.last_hash = cp->hash;
+  index_.lines_since_checkpoint = 0;
+  ledger_checkpoint_at_ = std::chrono::steady_clock::now();
+  log_info("store.checkpoint", records::kLedgerCheckpointId, seq, hash);
+}
+
+}  // namespace rdiag::agent
+
+namespace rdiag::agent {
+
+// ---------------------------------------------------------------------------
+// Opening and recovery
+
+Result<std::unique_ptr<Store>> Store::open(const std::string& state_dir, Ed25519PrivateKey seal_key,
+                                           StoreOptions options, StoreRecovery* recovery) {
+  StoreRecovery local;
+  StoreRecovery& report = recovery != nullptr ? *recovery : local;
+  if (auto r = make_dir(join(state_dir, records::kRecordsDir)); !r) return r.error();
+  std::unique_ptr<Store> store(new Store(state_dir, std::move(seal_key), options));
+
+  const std::string path = join(state_dir, records::kLedgerFile);
+  records::RecoveryReport cut;
+  auto journal =
+      records::Journal::open(path, records::kLedgerGenesis, &cut, records::is_ledger_type);
+  if (!journal) {
+    if (journal.error().reason == "tamper") {
+      return make_error(i18n::tr("store.ledger_tampered", journal.error().message, path), "tamper");
+    }
+    if (journal.error().reason == "busy") {
+      return make_error(i18n::tr("store.ledger_busy", path), "busy");
+    }
+    return journal.error();
+  }
+  store->ledger_ = std::make_unique<records::Journal>(std::move(*journal));
+  auto text = read_file_bounded(path, records::kMaxJournalBytes, plain_hooks(path));
+  if (!text) return text.error();
+  auto index = records::index_ledger(*text);
+  if (!index) {
+    return make_error(i18n::tr("store.ledger_tampered", index.error().message, path), "tamper");
+  }
+  store->index_ = std::move(*index);
+  if (cut.repaired) {
+    ++report.repaired;
+    report.messages.push_back(i18n::tr("store.repaired", path, cut.line, cut.cut_bytes));
+    auto r = store->ledger_append("record.repaired",
+                                  {{"file", std::string(records::kLedgerFile)},
+                                   {"line", static_cast<std::int64_t>(cut.line)},
+                                   {"cut_bytes", static_cast<std::int64_t>(cut.cut_bytes)}});
+    if (!r) return r.error();
+  }
+  if (auto r = store->finish_key_rotation(); !r) return r.error();
+  if (auto r = store->recover(report); !r) return r.error();
+  return store;
+}
+
+Result<void> Store::recover(StoreRecovery& report) {
+  for (auto& [id, s] : index_.sessions) {
+    const std::string dir = session_dir(id);
+    std::error_code ec;
+    if (s.voided || s.pruned) {
+      // A void or prune that the ledger already holds but the disk does not.
+      if (fs::exists(dir, ec)) fs::remove_all(dir, ec);
+      continue;
+    }
+    if (auto r = recover_session(s, report); !r) return r;
+  }
+  return {};
+}
+
+Result<void> Store::recover_session(LedgerSession& s, StoreRecovery& report) {
+  const std::string& id = s.session_id;
+  const std::string dir = session_dir(id);
+  const std::string events = join(dir, records::kEventsFile);
+  std::error_code ec;
+  auto tampered = [&](const std::string& why) -> Result<void> {
+    report.tampered.push_back(id);
+    report.messages.push_back(i18n::tr("store.session_tampered", id, why));
+    return {};
+  };
+  const bool has_events = fs::exists(events, ec) && fs::file_size(events, ec) > 0 && !ec;
+  if (!has_events) {
+    if (!s.seals.empty()) return tampered(i18n::tr("store.events_missing"));
+    // Opened in the ledger, but the agent stopped before the first event was
+    // durable: the request was never acknowledged.
+    auto r = ledger_append("session.void",
+                           {{"session_id", id}, {"reason", "no event was written before a stop"}});
+    if (!r) return r.error();
+    s.voided = true;
+    fs::remove_all(dir, ec);
+    ++report.voided;
+    report.messages.push_back(i18n::tr("store.voided", id));
+    return {};
+  }
+  remove_temporaries(dir);
+  if (!s.seals.empty()) {
+    auto size = file_size(events);
+    auto latest = records::latest_seal_index(dir);
+    if (size && latest && *size == s.seals.back().bytes &&
+        static_cast<std::size_t>(*latest) == s.seals.size()) {
+      return {};  // ended and sealed as the ledger says: nothing to do
+    }
+  }
+  auto l = live(id);
+  if (!l) {
+    if (l.error().reason == "tamper") return tampered(l.error().message);
+    report.messages.push_back(i18n::tr("store.session_unreadable", id, l.error().message));
+    return {};
+  }
+  Live& live_session = **l;
+  if (live_session.cut.repaired) {
+    ++report.repaired;
+    report.messages.push_back(
+        i18n::tr("store.repaired", events, live_session.cut.line, live_session.cut.cut_bytes));
+  }
+  // A seal the ledger names but the disk lost (the agent stopped between the
+  // two) is rebuilt: the same key over the same message gives the same bytes.
+  for (const auto& seal : s.seals) {
+    const std::string path = join(dir, seal.file);
+    if (fs::exists(path, ec)) continue;
+    auto attachments = records::list_attachments(dir);
+    if (!attachments) return tampered(attachments.error().message);
+    auto message = records::seal_message(id, seal.last_seq, seal.last_hash, *attachments);
+    const std::string armor = message ? sshsig_sign(key_, kSealNamespace, *message) : "";
+    if (armor.empty() || sha256_hex(armor) != seal.sha256) {
+      return tampered(i18n::tr("store.seal_missing", seal.file));
+    }
+    if (const int err = write_file_atomic(path, armor, 0644, IfExists::kKeep); err != 0) {
+      return make_error(path + ": " + errno_text(err), "recording_failed");
+    }
+    (void)fsync_parent_dir(path);
+    report.messages.push_back(i18n::tr("store.seal_rebuilt", id, seal.file));
+  }
+  auto text = read_file_bounded(events, records::kMaxJournalBytes, plain_hooks(events));
+  if (!text) return tampered(text.error().message);
+  const ChainFacts facts = scan_chain(*text);
+  live_session.ended = facts.ended;
+  if (!facts.ended) {
+    auto r = append_to(live_session, "session.interrupted", "agent",
+                       {{"reason", "the agent stopped while the session was open"}});
+    if (!r) return r.error();
+    ++report.interrupted;
+    report.messages.push_back(i18n::tr("store.interrupted", id));
+  }
+  const std::int64_t covered = s.seals.empty() ? 0 : s.seals.back().last_seq;
+  if (live_session.journal.last_seq() > covered) {
+    auto sealed = seal(id);
+    if (!sealed) return sealed.error();
+    ++report.sealed;
+    report.messages.push_back(i18n::tr("store.sealed", id, *sealed));
+  }
+  live_.erase(id);
+  return {};
+}
+
+// ---------------------------------------------------------------------------
+// Seal key rotation
+
+Result<void> Store::finish_key_rotation() {
+  const std::string next_path = join(state_dir_, kNextKeyFile);
+  std::error_code ec;
+  if (!fs::exists(next_path, ec)) return {};
+  auto pem = read_file_bounded(next_path, 64 * 1024, plain_hooks(next_path));
+  if (!pem) return pem.error();
+  auto next = parse_openssh_private_key(*pem);
+  const bool recorded = next && !index_.rotations.empty() &&
+                        index_.rotations.back().new_fingerprint == fingerprint_of(*next);
+  if (recorded && index_.rotations.back().old_fingerprint == seal_fingerprint()) {
+    const std::string key_path = join(state_dir_, kSealKeyFile);
+    if (const int err = write_file_atomic(key_path, *pem, 0600, IfExists::kReplace); err != 0) {
+      return make_error(key_path + ": " + errno_text(err), "io_error");
+    }
+    (void)fsync_parent_dir(key_path);
+    key_ = std::move(*next);
+    log_info("store.rotation_finished", seal_fingerprint());
+  }
+  // Verifiers trust the new key only once it has signed a checkpoint after
+  // the rotation line (common/records/audit.h); the spare file goes last, so
+  // a stop before this point comes back here.
+  if (recorded && index_.rotations.back().new_fingerprint == seal_fingerprint()) {
+    ledger_checkpoint();
+  }
+  // Either finished now or never recorded: the spare key must not linger.
+  fs::remove(next_path, ec);
+  return {};
+}
+
+Result<std::string> Store::rotate_seal_key(Ed25519PrivateKey new_key) {
+  const std::string old_fp = seal_fingerprint();
+  const std::string new_fp = fingerprint_of(new_key);
+  const std::string pem = openssh_private_key_pem(new_key);
+  if (auto r = make_dir(join(state_dir_, "keys")); !r) return r.error();
+  const std::string next_path = join(state_dir_, kNextKeyFile);
+  if (const int err = write_file_atomic(next_path, pem, 0600, IfExists::kReplace); err != 0) {
+    return make_error(next_path + ": " + errno_text(err), "io_error");
+  }
+  (void)fsync_parent_dir(next_path);
+  const std::string sig =
+      sshsig_sign(key_, kSealNamespace, records::key_rotation_message(old_fp, new_fp));
+  if (sig.empty()) return make_error("signing the rotation failed", "sign_failed");
+  records::KeyRotation rotation{old_fp, public_key_line(key_.public_key()),
+                                new_fp, public_key_line(new_key.public_key()),
+                                sig,    0};
+  auto line = ledger_append("key.rotated", {{"old_fingerprint", rotation.old_fingerprint},
+                                            {"old_public", rotation.old_public},
+                                            {"new_fingerprint", rotation.new_fingerprint},
+                                            {"new_public", rotation.new_public},
+                                            {"signature", rotation.signature}});
+  if (!line) return line.error();
+  rotation.line = static_cast<std::size_t>(line->seq);
+  index_.rotations.push_back(rotation);
+  if (auto r = finish_key_rotation(); !r) return r.error();
+  return new_fp;
+}
+
+// ---------------------------------------------------------------------------
+// Retention
+
+Result<std::vector<std::string>> Store::prune(int retention_days,
+                                              std::chrono::system_clock::time_point now) {
+  const std::string cutoff = records::format_ts(now - std::chrono::hours(24) * retention_days);
+  std::vector<std::string> removed;
+  for (auto& [id, s] : index_.sessions) {
+    if (s.voided || s.pruned || s.seals.empty() || live_.count(id) != 0) continue;
+    const std::string events = join(session_dir(id), records::kEventsFile);
+    auto text = read_file_bounded(events, records::kMaxJournalBytes, plain_hooks(events));
+    if (!text) continue;
+    const ChainFacts facts = scan_chain(*text);
+    const auto& last = s.seals.back();
+    const bool sealed_whole = static_cast<std::int64_t>(text->size()) == last.bytes;
+    if (!facts.ended || !sealed_whole || facts.last_ts.empty() || facts.last_ts >= cutoff) continue;
+    auto line =
+        ledger_append("session.pruned", {{"session_id", id},
+                                         {"last_seq", last.last_seq},
+                                         {"last_hash", last.last_hash},
+                                         {"seals", static_cast<std::int64_t>(s.seals.size())}});
+    if (!line) return line.error();
+    s.pruned = true;
+    s.pruned_line = static_cast<std::size_t>(line->seq);
+    std::error_code ec;
+    fs::remove_all(session_dir(id), ec);
+    removed.push_back(id);
+  }
+  if (!removed.empty()) (void)fsync_parent_dir(session_dir(removed.front()));
+  return removed;
+}
+
+}  // namespace rdiag::agent

@@ -3,12 +3,19 @@
 # OpenSSH sshd on 127.0.0.1, both driven by the same libssh client
 # (bench/connect_bench.cpp). Method and results: docs/PERFORMANCE.md.
 #
-#   bench/run.sh
+#   bench/run.sh              # everything: connect, then records
+#   bench/run.sh connect      # rdiag-agent against sshd only
+#   bench/run.sh records      # service records only (bench/records_bench.cpp)
 #   RDIAG_BENCH_ITERATIONS=50 RDIAG_BENCH_SESSIONS=20 bench/run.sh   # quicker
+#
+# The records step appends with fdatasync, then verifies a large events.jsonl
+# with verify_chain, sha256sum and the Python script from
+# docs/record-format.md (RDIAG_BENCH_RECORD_EVENTS, RDIAG_BENCH_RECORD_MB).
 #
 # Installs nothing beyond scripts/deps.sh. The sshd baselines need root (sshd
 # must log a real user in: TESTING-NOTES.md); without root they are skipped.
-# The report is printed and kept in build/bench/last-run.txt.
+# The report is printed and kept in build/bench/last-run.txt (records:
+# build/bench/last-records-run.txt).
 set -euo pipefail
 export LC_ALL=C  # decimal points and sorting as the parsing below expects
 
@@ -24,8 +31,15 @@ LATENCY_TIMEOUT_S=150  # for the whole interleaved latency run
 note() { printf 'bench: %s\n' "$*" >&2; }
 die() { note "$*"; exit 1; }
 
+MODE=${1:-all}
+case "$MODE" in
+  all | connect | records) ;;
+  *) die "usage: bench/run.sh [all|connect|records]" ;;
+esac
+
 # ------------------------------------------------------------------ processes
 WORK=""
+RWORK=""    # the records step's scratch folder (a 150 MB fixture)
 STARTED=()  # every server and driver we started; cleanup ends their process trees
 
 # PID and all its descendants, one a line (from one ps snapshot).
@@ -62,6 +76,7 @@ cleanup() {
   local pid
   for pid in "${STARTED[@]}"; do kill_tree "$pid"; done
   if [ -n "$WORK" ]; then rm -rf "$WORK"; fi
+  if [ -n "$RWORK" ]; then rm -rf "$RWORK"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -97,19 +112,143 @@ calc() { awk "BEGIN { printf \"$1\", $2 }"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "-" }'; }
 verdict() { awk -v v="$1" -v g="$2" 'BEGIN { print (v != "-" && v <= g) ? "met" : "MISSED" }'; }
 
+# ------------------------------------------------------------------ records
+RECORD_EVENTS=${RDIAG_BENCH_RECORD_EVENTS:-5000}
+RECORD_MB=${RDIAG_BENCH_RECORD_MB:-150}
+# Debian's own python3 (an auditor's), not a pyenv shim earlier on PATH.
+PYTHON=${RDIAG_BENCH_PYTHON:-$(command -v /usr/bin/python3 || command -v python3)}
+
+# A scratch folder on the state directory's filesystem: /var/lib holds
+# /var/lib/rdiag on a packaged install.
+records_workdir() {
+  local base=${RDIAG_BENCH_STATE_BASE:-/var/lib}
+  [ -w "$base" ] || base=${TMPDIR:-/tmp}
+  mktemp -d "$base/rdiag-bench-records.XXXXXX"
+}
+
+# times_of RUNS CMD...: "wall_ms cpu_ms" (cpu = user + sys), each the least of
+# RUNS runs; output discarded. CPU time is the steadier figure on a busy machine.
+times_of() {
+  local runs=$1 t w u c wall="" cpu=""
+  shift
+  for _ in $(seq "$runs"); do
+    t=$({
+      TIMEFORMAT='%3R %3U %3S'
+      time "$@" >/dev/null 2>&1
+    } 2>&1) || return 1
+    read -r w u c <<<"$t"
+    w=$(calc "%.0f" "$w * 1000")
+    c=$(calc "%.0f" "($u + $c) * 1000")
+    if [ -z "$wall" ] || [ "$w" -lt "$wall" ]; then wall=$w; fi
+    if [ -z "$cpu" ] || [ "$c" -lt "$cpu" ]; then cpu=$c; fi
+  done
+  echo "$wall $cpu"
+}
+
+# The script section 8.7 of docs/record-format.md gives auditors, as it is there.
+extract_chain_py() {
+  awk '/^<!-- recipe:chain.py -->$/ { on = 1; next }
+       on && /^```/ { if (inside) exit; inside = 1; next }
+       inside { print }' "$ROOT/docs/record-format.md"
+}
+
+# mbs BYTES MS: megabytes (10^6) per second.
+mbs() { calc "%.1f" "$1 / 1000 / $2"; }
+
+records_step() {
+  local bench="$BUILD/bench/records_bench" append fixture verify genesis last bytes lines
+  local sum_wall sum_cpu py_wall py_cpu py_out v_wall v_cpu ssl_ms fs
+  fs=$(findmnt -n -o FSTYPE,SOURCE,OPTIONS -T "$RWORK" 2>/dev/null | awk '{ print $1 " on " $2 " (" $3 ")" }')
+  [ -n "$fs" ] || fs=$(stat -f -c %T "$RWORK")
+  note "records: $RECORD_EVENTS appends with fdatasync in $RWORK ($fs)"
+  mkdir "$RWORK/session"
+  append=$("$bench" append --dir "$RWORK/session" --events "$RECORD_EVENTS")
+  note "records: writing a $RECORD_MB MB fixture"
+  fixture=$("$bench" fixture --out "$RWORK/events.jsonl" --mb "$RECORD_MB")
+  genesis=$(json_str "$fixture" genesis)
+  last=$(json_str "$fixture" last_hash)
+  bytes=$(json_num "$fixture" bytes)
+  lines=$(json_num "$fixture" lines)
+  note "records: verify_chain, sha256sum and chain.py over it"
+  verify=$("$bench" verify --file "$RWORK/events.jsonl" --genesis "$genesis" --last-hash "$last")
+  v_wall=$(calc "%.0f" "$(json_num "$verify" seconds) * 1000")
+  v_cpu=$(calc "%.0f" "$(json_num "$verify" cpu_seconds) * 1000")
+  ssl_ms=$(calc "%.1f" "$bytes / 1000 / $(json_num "$verify" sha256_mb_s)")
+  cat "$RWORK/events.jsonl" >/dev/null # in the page cache for every reader alike
+  read -r sum_wall sum_cpu <<<"$(times_of 3 sha256sum "$RWORK/events.jsonl")"
+  extract_chain_py >"$RWORK/chain.py"
+  [ -s "$RWORK/chain.py" ] || die "no recipe:chain.py block in docs/record-format.md"
+  py_out=$("$PYTHON" "$RWORK/chain.py" "$RWORK/events.jsonl" "$genesis")
+  case "$py_out" in
+    *"last hash $last"*) ;;
+    *) die "chain.py did not end at the fixture's last hash: $py_out" ;;
+  esac
+  read -r py_wall py_cpu <<<"$(times_of 1 "$PYTHON" "$RWORK/chain.py" "$RWORK/events.jsonl" "$genesis")"
+
+  echo "Service records"
+  echo "  CPUs:        $(nproc) x $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
+  echo "  Kernel:      $(uname -sr)"
+  echo "  Filesystem:  $fs, at $(dirname "$RWORK")"
+  echo "  python3:     $("$PYTHON" --version 2>&1) ($(command -v "$PYTHON"))"
+  echo "  Compiler:    $(c++ --version | head -1)"
+  echo "  Load avg:    $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min, at the end)"
+  echo
+  echo "1. Appends through records::Journal, each written and fdatasync'ed before the next"
+  echo "   ($(json_num "$append" events) events, $(calc "%.0f" "$(json_num "$append" line_bytes)") bytes a line on average)"
+  printf '   %10s %9s %9s %9s\n' events/s p50_ms p99_ms max_ms
+  printf '   %10.0f %9.2f %9.2f %9.2f\n' "$(json_num "$append" per_s)" "$(json_num "$append" p50_ms)" \
+    "$(json_num "$append" p99_ms)" "$(json_num "$append" max_ms)"
+  echo
+  echo "2. Verifying one $(calc "%.1f" "$bytes / 1000000") MB events.jsonl ($lines lines, page-cached; MB = 10^6 bytes)"
+  printf '   %-34s %11s %10s %12s %15s\n' reader "MB/s wall" "MB/s CPU" "lines/s CPU" "CPU/sha256sum"
+  printf '   %-34s %11s %10s %12.0f %15s\n' "verify_chain (C++, in memory)" "$(mbs "$bytes" "$v_wall")" \
+    "$(mbs "$bytes" "$v_cpu")" "$(calc "%.0f" "$lines * 1000 / $v_cpu")" "$(ratio "$v_cpu" "$sum_cpu")"
+  printf '   %-34s %11s %10s %12s %15s\n' "sha256sum (coreutils)" "$(mbs "$bytes" "$sum_wall")" \
+    "$(mbs "$bytes" "$sum_cpu")" - 1.00
+  printf '   %-34s %11s %10s %12s %15s\n' "OpenSSL SHA-256 (in memory)" "$(mbs "$bytes" "$ssl_ms")" - - \
+    "$(ratio "$ssl_ms" "$sum_cpu")"
+  printf '   %-34s %11s %10s %12.0f %15s\n' "chain.py ($("$PYTHON" --version 2>&1))" "$(mbs "$bytes" "$py_wall")" \
+    "$(mbs "$bytes" "$py_cpu")" "$(calc "%.0f" "$lines * 1000 / $py_cpu")" "$(ratio "$py_cpu" "$sum_cpu")"
+  echo "   (verify_chain and sha256sum: best of 3; chain.py: one run; sha256sum and chain.py read the"
+  echo "   file, verify_chain and OpenSSL work on it in memory. The fixture was made by make_next_event"
+  echo "   at $(calc "%.0f" "$(json_num "$fixture" per_s)") events/s without fsync.)"
+  echo
+  echo "Raw:"
+  printf '  %s\n' "$append" "$fixture" "$verify"
+}
+
+# The records step with its report kept; the scratch folder is made here, not
+# in the pipeline's subshell, so that cleanup removes it also on Ctrl-C.
+run_records() {
+  RWORK=$(records_workdir)
+  records_step | tee "$BUILD/last-records-run.txt"
+  rm -rf "$RWORK"
+  RWORK=""
+}
+
 # ------------------------------------------------------------------ build
+case "$MODE" in
+  connect) TARGETS=(rdiag-agent connect_bench nodelay_preload) ;;
+  records) TARGETS=(records_bench) ;;
+  *) TARGETS=(rdiag-agent connect_bench nodelay_preload records_bench) ;;
+esac
 "$ROOT/scripts/deps.sh"
 note "building Release in $BUILD"
 mkdir -p "$BUILD"
 {
   cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DRDIAG_BUILD_TESTS=OFF \
     -DRDIAG_WERROR=ON &&
-    cmake --build "$BUILD" --target rdiag-agent connect_bench nodelay_preload
+    cmake --build "$BUILD" --target "${TARGETS[@]}"
 } >"$BUILD/build.log" 2>&1 || { tail -40 "$BUILD/build.log" >&2; die "build failed (log: $BUILD/build.log)"; }
 AGENT="$BUILD/agent/rdiag-agent"
 DRIVER="$BUILD/bench/connect_bench"
 NODELAY_SO="$BUILD/bench/libnodelay_preload.so"
 SSHD=/usr/sbin/sshd
+
+if [ "$MODE" = records ]; then
+  run_records
+  exit 0
+fi
 
 WORK=$(mktemp -d /tmp/rdiag-bench.XXXXXX)
 ssh-keygen -q -t ed25519 -N '' -C rdiag-bench -f "$WORK/engineer"
@@ -342,3 +481,8 @@ goals_report() {
   memory_report
   goals_report
 } | tee "$BUILD/last-run.txt"
+
+if [ "$MODE" = all ]; then
+  echo
+  run_records
+fi

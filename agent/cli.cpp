@@ -136,6 +136,7 @@ int cmd_run(const Globals& g, const std::string& listen_flag) {
   for (const auto& p : engineers->problems) log_warn("agent.engineers.problem", p.message);
   auto store = open_records(cfg->state_dir, keys->seal);
   if (!store) return fail(store.error().message);
+  keys->seal = (*store)->seal_key();
   (void)::signal(SIGPIPE, SIG_IGN);
   Monitor monitor(std::move(*cfg), std::move(*keys), std::move(*engineers), store->get());
   Listener listener(monitor);

@@ -155,7 +155,15 @@ void Listener::accept_ready() {
     socklen_t len = sizeof ss;
     const int fd =
         ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
-    if (fd < 0) return;  // EAGAIN: drained; anything else: try again next poll
+    if (fd < 0) {
+      // Out of descriptors: the pending connection stays queued and the
+      // socket stays readable, so pause accepting instead of spinning.
+      if (errno == EMFILE || errno == ENFILE) {
+        if (Clock::now() >= accept_resume_) log_error("agent.listener.no_descriptors");
+        accept_resume_ = Clock::now() + std::chrono::milliseconds(250);
+      }
+      return;  // EAGAIN: drained; anything else: try again next poll
+    }
     std::uint16_t port = 0;
     auto peer = sockaddr_ip(ss, &port);
     if (!peer || !admit(*peer, addr_text(*peer, port))) {
@@ -218,6 +226,13 @@ void Listener::on_readable(ConnState& conn) {
   std::vector<MonMessage> msgs;
   if (!conn.decoder.feed(buf, static_cast<std::size_t>(n), msgs)) {
     drop(conn.pid, "malformed_frame");
+    return;
+  }
+  // A connection process waits for each answer before it asks again, so two
+  // requests at once mean it is not the process we started: without this,
+  // one write could queue hundreds of expensive calls.
+  if (msgs.size() > 1) {
+    drop(conn.pid, "protocol_violation");
     return;
   }
   for (const auto& msg : msgs) {
@@ -318,7 +333,8 @@ int Listener::run() {
   auto next_sweep = Clock::now();
   auto next_tick = Clock::now() + kTickEvery;
   for (;;) {
-    fds.assign({{listen_fd_, POLLIN, 0}, {signal_fd_, POLLIN, 0}});
+    const short accepting = Clock::now() >= accept_resume_ ? POLLIN : 0;
+    fds.assign({{listen_fd_, accepting, 0}, {signal_fd_, POLLIN, 0}});
     owners.assign(2, -1);
     for (auto& [pid, c] : conns_) {
       if (c->doomed) continue;

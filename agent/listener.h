@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <random>
@@ -46,6 +47,8 @@ class Listener {
   int signal_fd_ = -1;
   std::map<pid_t, std::unique_ptr<ConnState>> conns_;
   std::mt19937 rng_;
+  // accept() is paused until then after running out of descriptors.
+  std::chrono::steady_clock::time_point accept_resume_{};
 };
 
 // OpenSSH's MaxStartups random early drop: refuse with probability rising

@@ -121,15 +121,17 @@ std::optional<std::string> Monitor::answer_key_allowed(ConnState& conn,
 std::optional<std::string> Monitor::answer_auth_failed(ConnState& conn,
                                                        const nlohmann::json& body) {
   auto key = key_field(body);
-  if (!key || ++conn.failures > kMaxAuthTries) return std::nullopt;
+  if (!key) return std::nullopt;
+  // A key the monitor refused was counted then; the process reports the same
+  // attempt here, which must count (and be recorded) only once.
+  const bool counted = !conn.refused_key.empty() && conn.refused_key == *key;
+  if (!counted && ++conn.failures > kMaxAuthTries) return std::nullopt;
   std::string fp = "-";
   if (auto blob = base64_decode(*key)) fp = fingerprint_sha256(*blob);
   const std::string why =
       body.contains("why") && body["why"].is_string() ? body["why"].get<std::string>() : "";
   log_warn("agent.auth.failed", conn.peer_text, fp, terminal_safe(why));
-  // A refused sign-in was recorded when the monitor refused it; the process
-  // reports the same attempt here, which must not make a second ledger line.
-  if (!conn.refused_key.empty() && conn.refused_key == *key) {
+  if (counted) {
     conn.refused_key.clear();
   } else {
     record_auth_failure(conn, fp, failure_word(why));
@@ -147,6 +149,14 @@ void Monitor::record_auth_failure(const ConnState& conn, const std::string& fing
   if (now - auth_window_start_ >= kAuthLineWindow) flush_auth_summary(now);
   if (auth_lines_in_window_ >= kAuthLinesPerWindow) {
     ++auth_suppressed_;
+    // Who keeps failing still matters under attack: counts per address, for
+    // as many addresses as the summary line may name.
+    auto it = auth_suppressed_peers_.find(conn.peer.to_string());
+    if (it != auth_suppressed_peers_.end()) {
+      ++it->second;
+    } else if (auth_suppressed_peers_.size() < kAuthSummaryPeers) {
+      auth_suppressed_peers_.emplace(conn.peer.to_string(), 1);
+    }
     return;
   }
   ++auth_lines_in_window_;
@@ -157,13 +167,17 @@ void Monitor::record_auth_failure(const ConnState& conn, const std::string& fing
 
 void Monitor::flush_auth_summary(std::chrono::steady_clock::time_point now) {
   if (auth_suppressed_ > 0 && store_ != nullptr) {
+    nlohmann::json peers = nlohmann::json::object();
+    for (const auto& [peer, count] : auth_suppressed_peers_) peers[peer] = count;
     auto r = store_->ledger_append("auth.failed", {{"peer", "*"},
                                                    {"fingerprint", "*"},
                                                    {"reason", "rate_limited"},
-                                                   {"count", auth_suppressed_}});
+                                                   {"count", auth_suppressed_},
+                                                   {"peers", std::move(peers)}});
     if (!r) log_error("agent.rpc.auth_not_recorded", "*", "*", r.error().message);
   }
   auth_suppressed_ = 0;
+  auth_suppressed_peers_.clear();
   auth_lines_in_window_ = 0;
   auth_window_start_ = now;
 }
@@ -176,6 +190,9 @@ std::optional<std::string> Monitor::answer_auth_succeeded(ConnState& conn,
   std::string fp;
   const Engineer* e = allowed_engineer(*key, conn.peer, &verdict, &fp);
   if (e == nullptr) {
+    // A refused key is a failed attempt like a bad signature: it counts
+    // against the same per-connection cap.
+    if (++conn.failures > kMaxAuthTries) return std::nullopt;
     log_warn("agent.auth.refused", conn.peer_text, fp, verdict_word(verdict));
     record_auth_failure(conn, fp.empty() ? "-" : fp, verdict_word(verdict));
     conn.refused_key = *key;

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -91,11 +92,13 @@ class Monitor {
   Store* store_;
   // auth.failed ledger lines: at most kAuthLinesPerWindow per window, the
   // rest counted into one summary line.
-  static constexpr int kAuthLinesPerWindow = 60;
+  static constexpr int kAuthLinesPerWindow = 10;
+  static constexpr std::size_t kAuthSummaryPeers = 32;
   static constexpr std::chrono::seconds kAuthLineWindow{60};
   std::chrono::steady_clock::time_point auth_window_start_ = std::chrono::steady_clock::now();
   int auth_lines_in_window_ = 0;
   std::int64_t auth_suppressed_ = 0;
+  std::map<std::string, std::int64_t> auth_suppressed_peers_;
 };
 
 }  // namespace rdiag::agent

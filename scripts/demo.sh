@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The demo: an rdiag-agent on 127.0.0.1 with a throwaway state dir and a fresh
-# engineer key, a console that adds it as a site, `rdiag info`, and a clean stop.
+# engineer key, a console that adds it as a site, `rdiag info`, a recorded
+# session request, a clean stop, and the customer's records commands.
 # Installs what it needs (Debian 12) and builds first.
 #   scripts/demo.sh            # English
 #   LANG=zh_CN.UTF-8 scripts/demo.sh   # 中文
@@ -62,7 +63,20 @@ step "4. The engineer adds the customer as a site and asks the agent who it is" 
 # --accept-new pins both fingerprints shown above on first contact.
 "$rdiag" --data-dir "$work/console" --key "$work/engineer_ed25519" --accept-new info acme-erp
 
-step "5. Stop the agent cleanly (SIGTERM)" "5. 正常停止代理（SIGTERM）"
+step "5. The engineer asks for a session (stock OpenSSH client; recorded before it is answered)" "5. 工程师申请会话（使用标准 OpenSSH 客户端；先记录后应答）"
+# The console's own `rdiag request` arrives with the consent flow; any SSH
+# client can speak rdiag-v1: one JSON-RPC request per line.
+printf '%s\n' '{"jsonrpc":"2.0","id":1,"method":"session.request","params":{"ticket":"ERP-2026-1128","reason":"月结过账失败，需要诊断","scopes":["diagnose"],"minutes":60}}' |
+  ssh -F /dev/null -o BatchMode=yes -o StrictHostKeyChecking=yes \
+    -o UserKnownHostsFile="$work/console/known_hosts" -o HostKeyAlias="[127.0.0.1]:$port" \
+    -i "$work/engineer_ed25519" -p "$port" -s engineer@127.0.0.1 rdiag-v1
+
+step "6. Stop the agent cleanly (SIGTERM)" "6. 正常停止代理（SIGTERM）"
 kill -TERM "$agent_pid"; wait "$agent_pid"; echo "exit status: $?"
 agent_pid=""
 echo; echo "---- agent log ----"; cat "$work/agent.log"
+
+step "7. Customer IT reads and verifies the service records" "7. 客户 IT 查看并校验服务记录"
+"$agent" --config "$work/etc/agent.json" records list
+"$agent" --config "$work/etc/agent.json" records verify --all
+"$agent" --config "$work/etc/agent.json" records export --format csv

@@ -570,13 +570,6 @@ Result<std::unique_ptr<Store>> open_store(const AgentConfig& cfg, const std::str
   return store;
 }
 
-// What Store::prune removes: ended, sealed as a whole, last event before cutoff.
-bool prunable(const Row& r, const std::string& cutoff) {
-  return r.file.damage.empty() && !r.summary.closed.empty() && r.file.sealed_bytes &&
-         *r.file.sealed_bytes == r.file.event_bytes && !r.summary.last_ts.empty() &&
-         r.summary.last_ts < cutoff;
-}
-
 std::string prune_line(const char* id, const SessionSummary& s) {
   return i18n::tr(id, s.session_id, terminal_safe(s.ticket), local_time(s.last_ts, false));
 }
@@ -586,17 +579,24 @@ int cmd_prune(const AgentConfig& cfg, bool as_json, bool dry_run) {
     return fail(i18n::tr("agent.records.retention_short", cfg.retention_days, kMinRetentionDays));
   }
   const auto now = Clock::now();
-  const std::string cutoff = records::format_ts(now - std::chrono::hours(24) * cfg.retention_days);
+  auto key = load_seal_key(cfg.state_dir);
+  if (!key) return fail(key.error().message);
+  // The same rule as the real prune (Store::prune_plan), read-only.
+  auto plan = Store::prune_plan(cfg.state_dir, cfg.retention_days, now,
+                                fingerprint_sha256(key->public_key().blob));
+  if (!plan) return fail(plan.error().message);
   RecordsReader reader(cfg.state_dir);
   auto rows = read_rows(reader, std::nullopt);
   if (!rows) return fail(rows.error().message);
   std::map<std::string, SessionSummary> candidates;
   for (const auto& r : *rows) {
-    if (prunable(r, cutoff)) candidates.emplace(r.summary.session_id, r.summary);
+    if (std::find(plan->begin(), plan->end(), r.summary.session_id) != plan->end()) {
+      candidates.emplace(r.summary.session_id, r.summary);
+    }
   }
   std::vector<std::string> removed;
   if (dry_run) {
-    for (const auto& [id, s] : candidates) removed.push_back(id);
+    removed = std::move(*plan);
   } else {
     auto store = open_store(cfg, "records prune");
     if (!store) return fail(store.error().message);

@@ -108,6 +108,24 @@ ChainFacts scan_chain(std::string_view text) {
   return facts;
 }
 
+// The current seal key and the older ones it was introduced by: key.rotated
+// lines whose signature by the old key verifies and which a later ledger
+// checkpoint endorses (as the verifier requires, common/records/audit.h).
+std::vector<std::string> trusted_keys(const records::LedgerIndex& index,
+                                      const std::string& current) {
+  std::vector<std::string> trusted{current};
+  for (auto it = index.rotations.rbegin(); it != index.rotations.rend(); ++it) {
+    if (std::find(trusted.begin(), trusted.end(), it->new_fingerprint) == trusted.end()) continue;
+    if (index.last_checkpoint_seq <= static_cast<std::int64_t>(it->line)) continue;
+    const std::string message =
+        records::key_rotation_message(it->old_fingerprint, it->new_fingerprint);
+    if (sshsig_verify_signer(it->signature, it->old_fingerprint, kSealNamespace, message)) {
+      trusted.push_back(it->old_fingerprint);
+    }
+  }
+  return trusted;
+}
+
 }  // namespace
 
 struct Store::Live {
@@ -138,16 +156,7 @@ std::string Store::seal_fingerprint() const {
 }
 
 std::vector<std::string> Store::trusted_fingerprints() const {
-  std::vector<std::string> trusted{seal_fingerprint()};
-  for (auto it = index_.rotations.rbegin(); it != index_.rotations.rend(); ++it) {
-    if (std::find(trusted.begin(), trusted.end(), it->new_fingerprint) == trusted.end()) continue;
-    const std::string message =
-        records::key_rotation_message(it->old_fingerprint, it->new_fingerprint);
-    if (sshsig_verify_signer(it->signature, it->old_fingerprint, kSealNamespace, message)) {
-      trusted.push_back(it->old_fingerprint);
-    }
-  }
-  return trusted;
+  return trusted_keys(index_, seal_fingerprint());
 }
 
 const LedgerSession* Store::ledger_session(const std::string& session_id) const {
@@ -182,10 +191,24 @@ Result<std::vector<std::string>> Store::ledger_lines(const std::vector<std::size
 Result<void> Store::reopen_ledger() {
   ledger_.reset();  // releases the lock first
   const std::string path = join(state_dir_, records::kLedgerFile);
+  records::RecoveryReport cut;
   auto journal =
-      records::Journal::open(path, records::kLedgerGenesis, nullptr, records::is_ledger_type);
+      records::Journal::open(path, records::kLedgerGenesis, &cut, records::is_ledger_type);
   if (!journal) return journal.error();
   ledger_ = std::make_unique<records::Journal>(std::move(*journal));
+  // What reached the disk decides: the index follows the file.
+  index_.last_seq = ledger_->last_seq();
+  index_.last_hash = ledger_->last_hash();
+  if (cut.repaired) {
+    auto r = ledger_->append("record.repaired", "agent",
+                             {{"file", std::string(records::kLedgerFile)},
+                              {"line", static_cast<std::int64_t>(cut.line)},
+                              {"cut_bytes", static_cast<std::int64_t>(cut.cut_bytes)}},
+                             now_ts());
+    if (!r) return r.error();
+    index_.last_seq = r->seq;
+    index_.last_hash = r->hash;
+  }
   return {};
 }
 
@@ -202,7 +225,7 @@ Result<Event> Store::ledger_append(const std::string& type, nlohmann::json data)
   index_.last_hash = e->hash;
   ++index_.lines_since_checkpoint;
   if (type != "checkpoint" && index_.lines_since_checkpoint >= options_.checkpoint_every_events) {
-    ledger_checkpoint();
+    (void)ledger_checkpoint();  // logged; the line itself is durable
   }
   return e;
 }
@@ -306,6 +329,9 @@ Result<OpenedSession> Store::open_session(const std::string& type, const std::st
   if (!l) return fail(l.error());
   auto first = append_to(**l, type, actor, std::move(data));
   if (!first) return fail(first.error());
+  // A request may wait a long time for approval: its journal is reopened
+  // when the next event comes, so waiting requests hold no descriptor.
+  live_.erase(id);
   return OpenedSession{id, std::move(*first)};
 }
 
@@ -329,8 +355,17 @@ Result<std::string> Store::seal(const std::string& session_id) {
   LedgerSession& s = index_.sessions[session_id];
   const std::string dir = session_dir(session_id);
   remove_temporaries(dir);
+  // A seal whose write failed earlier comes back first, or the next one
+  // would leave a gap in the numbering.
+  if (auto rebuilt = rebuild_missing_seals(s); !rebuilt) return rebuilt.error();
   auto attachments = records::list_attachments(dir);
-  if (!attachments) return attachments.error();
+  if (!attachments) {
+    // Something in the folder that no writer of ours puts there.
+    if (attachments.error().reason != "io_error") {
+      return Error{attachments.error().message, "tamper"};
+    }
+    return attachments.error();
+  }
   const std::int64_t seq = live_session.journal.last_seq();
   const std::string hash = live_session.journal.last_hash();
   auto message = records::seal_message(session_id, seq, hash, *attachments);
@@ -372,17 +407,19 @@ void Store::tick() {
   }
   if (index_.lines_since_checkpoint > 0 &&
       now - ledger_checkpoint_at_ >= options_.checkpoint_interval) {
-    ledger_checkpoint();
+    (void)ledger_checkpoint();  // logged; retried at the next tick
   }
 }
 
-void Store::ledger_checkpoint() {
-  if (!ledger_ || ledger_->failed()) return;  // the next ledger_append reopens it
-  const std::int64_t seq = index_.last_seq;
-  const std::string hash = index_.last_hash;
+Result<void> Store::ledger_checkpoint() {
+  if (!ledger_ || ledger_->failed()) {
+    if (auto r = reopen_ledger(); !r) return r;
+  }
+  const std::int64_t seq = ledger_->last_seq();
+  const std::string hash = ledger_->last_hash();
   const std::string sig = sshsig_sign(
       key_, kSealNamespace, records::checkpoint_message(records::kLedgerCheckpointId, seq, hash));
-  if (sig.empty()) return;
+  if (sig.empty()) return make_error("signing the checkpoint failed", "recording_failed");
   auto cp = ledger_->append("checkpoint", "agent",
                             {{"covers_seq", seq},
                              {"covers_hash", hash},
@@ -391,13 +428,16 @@ void Store::ledger_checkpoint() {
                             now_ts());
   if (!cp) {
     log_error("store.checkpoint_failed", records::kLedgerCheckpointId, cp.error().message);
-    return;
+    return Error{cp.error().message, "recording_failed"};
   }
   index_.last_seq = cp->seq;
   index_.last_hash = cp->hash;
   index_.lines_since_checkpoint = 0;
+  index_.last_checkpoint_seq = cp->seq;
+  index_.last_checkpoint_ts = cp->ts;
   ledger_checkpoint_at_ = std::chrono::steady_clock::now();
   log_info("store.checkpoint", records::kLedgerCheckpointId, seq, hash);
+  return {};
 }
 
 }  // namespace rdiag::agent
@@ -458,49 +498,80 @@ Result<void> Store::recover(StoreRecovery& report) {
       if (fs::exists(dir, ec)) fs::remove_all(dir, ec);
       continue;
     }
-    if (auto r = recover_session(s, report); !r) return r;
+    recover_session(s, report);
   }
   return {};
 }
 
-Result<void> Store::recover_session(LedgerSession& s, StoreRecovery& report) {
+// A seal the ledger names but the disk lost (the agent stopped, or the
+// write failed, between the two) is rebuilt: the same key over the same
+// message gives the same bytes, which the ledger's SHA-256 confirms.
+Result<int> Store::rebuild_missing_seals(const LedgerSession& s) {
+  const std::string dir = session_dir(s.session_id);
+  int rebuilt = 0;
+  std::error_code ec;
+  for (const auto& seal : s.seals) {
+    const std::string path = join(dir, seal.file);
+    if (fs::exists(path, ec)) continue;
+    auto attachments = records::list_attachments(dir);
+    if (!attachments) return Error{attachments.error().message, "tamper"};
+    auto message = records::seal_message(s.session_id, seal.last_seq, seal.last_hash, *attachments);
+    const std::string armor = message ? sshsig_sign(key_, kSealNamespace, *message) : "";
+    if (armor.empty() || sha256_hex(armor) != seal.sha256) {
+      return Error{i18n::tr("store.seal_missing", seal.file), "tamper"};
+    }
+    if (const int err = write_file_atomic(path, armor, 0644, IfExists::kKeep); err != 0) {
+      return make_error(path + ": " + errno_text(err), "recording_failed");
+    }
+    (void)fsync_parent_dir(path);
+    ++rebuilt;
+  }
+  return rebuilt;
+}
+
+// Never fatal: whatever one session needs that cannot be done now is
+// reported, and the agent starts (a later start tries again).
+void Store::recover_session(LedgerSession& s, StoreRecovery& report) {
   const std::string& id = s.session_id;
   const std::string dir = session_dir(id);
   const std::string events = join(dir, records::kEventsFile);
   std::error_code ec;
-  auto tampered = [&](const std::string& why) -> Result<void> {
+  auto tampered = [&](const std::string& why) {
     report.tampered.push_back(id);
     report.messages.push_back(i18n::tr("store.session_tampered", id, why));
-    return {};
   };
-  const bool has_events = fs::exists(events, ec) && fs::file_size(events, ec) > 0 && !ec;
-  if (!has_events) {
-    if (!s.seals.empty()) return tampered(i18n::tr("store.events_missing"));
-    // Opened in the ledger, but the agent stopped before the first event was
-    // durable: the request was never acknowledged.
-    auto r = ledger_append("session.void",
-                           {{"session_id", id}, {"reason", "no event was written before a stop"}});
-    if (!r) return r.error();
-    s.voided = true;
-    fs::remove_all(dir, ec);
-    ++report.voided;
-    report.messages.push_back(i18n::tr("store.voided", id));
-    return {};
-  }
-  remove_temporaries(dir);
+  auto unfinished = [&](const std::string& why) {
+    report.messages.push_back(i18n::tr("store.session_unreadable", id, why));
+  };
   if (!s.seals.empty()) {
+    remove_temporaries(dir);
     auto size = file_size(events);
     auto latest = records::latest_seal_index(dir);
     if (size && latest && *size == s.seals.back().bytes &&
         static_cast<std::size_t>(*latest) == s.seals.size()) {
-      return {};  // ended and sealed as the ledger says: nothing to do
+      return;  // ended and sealed as the ledger says: nothing to do
     }
   }
+  // Not one whole line: the first event never became durable (a torn first
+  // line is not an event), so the request was never acknowledged.
+  auto head = read_file_bounded(events, records::kMaxJournalBytes, plain_hooks(events));
+  const bool has_events = head && head->find('\n') != std::string::npos;
+  if (!has_events) {
+    if (!s.seals.empty()) return tampered(i18n::tr("store.events_missing"));
+    auto r = ledger_append("session.void",
+                           {{"session_id", id}, {"reason", "no event was written before a stop"}});
+    if (!r) return unfinished(r.error().message);
+    s.voided = true;
+    fs::remove_all(dir, ec);
+    ++report.voided;
+    report.messages.push_back(i18n::tr("store.voided", id));
+    return;
+  }
+  remove_temporaries(dir);
   auto l = live(id);
   if (!l) {
     if (l.error().reason == "tamper") return tampered(l.error().message);
-    report.messages.push_back(i18n::tr("store.session_unreadable", id, l.error().message));
-    return {};
+    return unfinished(l.error().message);
   }
   Live& live_session = **l;
   if (live_session.cut.repaired) {
@@ -508,44 +579,42 @@ Result<void> Store::recover_session(LedgerSession& s, StoreRecovery& report) {
     report.messages.push_back(
         i18n::tr("store.repaired", events, live_session.cut.line, live_session.cut.cut_bytes));
   }
-  // A seal the ledger names but the disk lost (the agent stopped between the
-  // two) is rebuilt: the same key over the same message gives the same bytes.
-  for (const auto& seal : s.seals) {
-    const std::string path = join(dir, seal.file);
-    if (fs::exists(path, ec)) continue;
-    auto attachments = records::list_attachments(dir);
-    if (!attachments) return tampered(attachments.error().message);
-    auto message = records::seal_message(id, seal.last_seq, seal.last_hash, *attachments);
-    const std::string armor = message ? sshsig_sign(key_, kSealNamespace, *message) : "";
-    if (armor.empty() || sha256_hex(armor) != seal.sha256) {
-      return tampered(i18n::tr("store.seal_missing", seal.file));
-    }
-    if (const int err = write_file_atomic(path, armor, 0644, IfExists::kKeep); err != 0) {
-      return make_error(path + ": " + errno_text(err), "recording_failed");
-    }
-    (void)fsync_parent_dir(path);
-    report.messages.push_back(i18n::tr("store.seal_rebuilt", id, seal.file));
+  auto rebuilt = rebuild_missing_seals(s);
+  if (!rebuilt) {
+    live_.erase(id);
+    if (rebuilt.error().reason == "tamper") return tampered(rebuilt.error().message);
+    return unfinished(rebuilt.error().message);
   }
+  if (*rebuilt > 0) report.messages.push_back(i18n::tr("store.seal_rebuilt", id, *rebuilt));
   auto text = read_file_bounded(events, records::kMaxJournalBytes, plain_hooks(events));
-  if (!text) return tampered(text.error().message);
+  if (!text) {
+    live_.erase(id);
+    return unfinished(text.error().message);
+  }
   const ChainFacts facts = scan_chain(*text);
   live_session.ended = facts.ended;
   if (!facts.ended) {
     auto r = append_to(live_session, "session.interrupted", "agent",
                        {{"reason", "the agent stopped while the session was open"}});
-    if (!r) return r.error();
+    if (!r) {
+      live_.erase(id);
+      return unfinished(r.error().message);
+    }
     ++report.interrupted;
     report.messages.push_back(i18n::tr("store.interrupted", id));
   }
   const std::int64_t covered = s.seals.empty() ? 0 : s.seals.back().last_seq;
   if (live_session.journal.last_seq() > covered) {
     auto sealed = seal(id);
-    if (!sealed) return sealed.error();
+    if (!sealed) {
+      live_.erase(id);
+      if (sealed.error().reason == "tamper") return tampered(sealed.error().message);
+      return unfinished(sealed.error().message);
+    }
     ++report.sealed;
     report.messages.push_back(i18n::tr("store.sealed", id, *sealed));
   }
   live_.erase(id);
-  return {};
 }
 
 // ---------------------------------------------------------------------------
@@ -554,7 +623,21 @@ Result<void> Store::recover_session(LedgerSession& s, StoreRecovery& report) {
 Result<void> Store::finish_key_rotation() {
   const std::string next_path = join(state_dir_, kNextKeyFile);
   std::error_code ec;
-  if (!fs::exists(next_path, ec)) return {};
+  const bool endorsed =
+      index_.rotations.empty() ||
+      index_.last_checkpoint_seq > static_cast<std::int64_t>(index_.rotations.back().line);
+  if (!fs::exists(next_path, ec)) {
+    // The spare key goes only after the new key's checkpoint is durable, so
+    // an unendorsed last rotation without it was not written by this agent.
+    if (!endorsed) {
+      return make_error(
+          i18n::tr("store.ledger_tampered",
+                   i18n::tr("store.rotation_unendorsed", index_.rotations.back().line),
+                   join(state_dir_, records::kLedgerFile)),
+          "tamper");
+    }
+    return {};
+  }
   auto pem = read_file_bounded(next_path, 64 * 1024, plain_hooks(next_path));
   if (!pem) return pem.error();
   auto next = parse_openssh_private_key(*pem);
@@ -570,12 +653,19 @@ Result<void> Store::finish_key_rotation() {
     log_info("store.rotation_finished", seal_fingerprint());
   }
   // Verifiers trust the new key only once it has signed a checkpoint after
-  // the rotation line (common/records/audit.h); the spare file goes last, so
-  // a stop before this point comes back here.
-  if (recorded && index_.rotations.back().new_fingerprint == seal_fingerprint()) {
-    ledger_checkpoint();
+  // the rotation line (common/records/audit.h). The spare file goes last: a
+  // stop (or a failed write) before this point comes back here.
+  if (recorded && index_.rotations.back().new_fingerprint == seal_fingerprint() &&
+      index_.last_checkpoint_seq <= static_cast<std::int64_t>(index_.rotations.back().line)) {
+    if (auto r = ledger_checkpoint(); !r) return r;
   }
-  // Either finished now or never recorded: the spare key must not linger.
+  if (!recorded && !endorsed) {
+    return make_error(i18n::tr("store.ledger_tampered",
+                               i18n::tr("store.rotation_unendorsed", index_.rotations.back().line),
+                               join(state_dir_, records::kLedgerFile)),
+                      "tamper");
+  }
+  // Finished now, or never recorded: the spare key must not linger.
   fs::remove(next_path, ec);
   return {};
 }
@@ -611,19 +701,45 @@ Result<std::string> Store::rotate_seal_key(Ed25519PrivateKey new_key) {
 // ---------------------------------------------------------------------------
 // Retention
 
-Result<std::vector<std::string>> Store::prune(int retention_days,
-                                              std::chrono::system_clock::time_point now) {
+Result<std::vector<std::string>> Store::prune_plan(const std::string& state_dir, int retention_days,
+                                                   std::chrono::system_clock::time_point now,
+                                                   const std::string& seal_fingerprint) {
+  const std::string ledger_path = join(state_dir, records::kLedgerFile);
+  auto ledger = read_file_bounded(ledger_path, records::kMaxJournalBytes, plain_hooks(ledger_path));
+  if (!ledger) return ledger.error();
+  auto index = records::index_ledger(*ledger);
+  if (!index) return index.error();
+  const auto trusted = trusted_keys(*index, seal_fingerprint);
   const std::string cutoff = records::format_ts(now - std::chrono::hours(24) * retention_days);
-  std::vector<std::string> removed;
-  for (auto& [id, s] : index_.sessions) {
-    if (s.voided || s.pruned || s.seals.empty() || live_.count(id) != 0) continue;
-    const std::string events = join(session_dir(id), records::kEventsFile);
+  const std::string records_dir = join(state_dir, records::kRecordsDir);
+  std::vector<std::string> plan;
+  for (const auto& [id, s] : index->sessions) {
+    if (s.voided || s.pruned || s.seals.empty()) continue;
+    const std::string dir = join(records_dir, id);
+    const std::string events = join(dir, records::kEventsFile);
     auto text = read_file_bounded(events, records::kMaxJournalBytes, plain_hooks(events));
     if (!text) continue;
     const ChainFacts facts = scan_chain(*text);
-    const auto& last = s.seals.back();
-    const bool sealed_whole = static_cast<std::int64_t>(text->size()) == last.bytes;
+    const bool sealed_whole = static_cast<std::int64_t>(text->size()) == s.seals.back().bytes;
     if (!facts.ended || !sealed_whole || facts.last_ts.empty() || facts.last_ts >= cutoff) continue;
+    // A record that does not verify is evidence: it is never removed.
+    const auto check = records::verify_session_dir(dir, id, s.genesis, trusted);
+    if (!check.ok || check.unsealed_events != 0) continue;
+    plan.push_back(id);
+  }
+  return plan;
+}
+
+Result<std::vector<std::string>> Store::prune(int retention_days,
+                                              std::chrono::system_clock::time_point now) {
+  auto plan = prune_plan(state_dir_, retention_days, now, seal_fingerprint());
+  if (!plan) return plan.error();
+  std::vector<std::string> removed;
+  for (const auto& id : *plan) {
+    auto it = index_.sessions.find(id);
+    if (it == index_.sessions.end() || live_.count(id) != 0) continue;
+    LedgerSession& s = it->second;
+    const auto& last = s.seals.back();
     auto line =
         ledger_append("session.pruned", {{"session_id", id},
                                          {"last_seq", last.last_seq},

@@ -87,8 +87,15 @@ class Store {
   // then makes it the seal key (writes <state_dir>/seal_ed25519).
   Result<std::string> rotate_seal_key(Ed25519PrivateKey new_key);
 
-  // Removes every ended, sealed session whose last event is older than
-  // retention_days, each with a session.pruned ledger line first.
+  // The sessions prune() would remove, read-only and without the lock (for
+  // `records prune --dry-run`): ended, sealed as a whole, verifying under the
+  // seal key and the keys it was introduced by, last event older than
+  // retention_days. A record that does not verify is never removed.
+  static Result<std::vector<std::string>> prune_plan(const std::string& state_dir,
+                                                     int retention_days,
+                                                     std::chrono::system_clock::time_point now,
+                                                     const std::string& seal_fingerprint);
+  // Removes what prune_plan names, each after a session.pruned ledger line.
   Result<std::vector<std::string>> prune(int retention_days,
                                          std::chrono::system_clock::time_point now);
 
@@ -101,6 +108,9 @@ class Store {
   std::string session_dir(const std::string& session_id) const;
   const std::string& state_dir() const { return state_dir_; }
   std::string seal_fingerprint() const;
+  // The seal key in use: opening may have finished a rotation, so this, not
+  // the key file read before, is what agent.info must announce.
+  const Ed25519PrivateKey& seal_key() const { return key_; }
   // The current seal key and the older ones it was introduced by (through
   // key.rotated lines whose signatures verify), newest first: what a reader
   // of this store's records trusts.
@@ -115,7 +125,10 @@ class Store {
   Store(std::string state_dir, Ed25519PrivateKey key, StoreOptions options);
 
   Result<void> recover(StoreRecovery& report);
-  Result<void> recover_session(records::LedgerSession& s, StoreRecovery& report);
+  void recover_session(records::LedgerSession& s, StoreRecovery& report);
+  // Rewrites seals the ledger names but the disk lacks; how many. Reason
+  // "tamper" when the rebuilt bytes are not what the ledger recorded.
+  Result<int> rebuild_missing_seals(const records::LedgerSession& s);
   Result<void> finish_key_rotation();
   Result<void> reopen_ledger();
   // The open journal of a session, opening it (and repairing a cut final
@@ -124,7 +137,7 @@ class Store {
   Result<records::Event> append_to(Live& l, const std::string& type, const std::string& actor,
                                    nlohmann::json data);
   void checkpoint(Live& l);
-  void ledger_checkpoint();
+  Result<void> ledger_checkpoint();
 
   std::string state_dir_;
   Ed25519PrivateKey key_;

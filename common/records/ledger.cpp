@@ -227,6 +227,7 @@ Result<LedgerIndex> index_ledger(std::string_view jsonl_text) {
     if (event->type == "checkpoint") {
       index.lines_since_checkpoint = 0;
       index.last_checkpoint_ts = event->ts;
+      index.last_checkpoint_seq = event->seq;
     } else {
       ++index.lines_since_checkpoint;
     }

@@ -17,7 +17,9 @@
 //   checkpoint       {covers_seq, covers_hash, fingerprint, signature}
 //   key.rotated      {old_fingerprint, old_public, new_fingerprint,
 //                     new_public, signature}  signed by the old key
-//   auth.failed      {peer, fingerprint, reason}
+//   auth.failed      {peer, fingerprint, reason}; past the per-minute budget
+//                    one summary line {peer "*", fingerprint "*", reason
+//                    "rate_limited", count, peers {address: count}}
 //   control.refused  {uid, pid, command}
 //   record.repaired  {file, line, cut_bytes}  a cut final line of the ledger
 //                    itself (sessions record their own repairs)
@@ -115,7 +117,8 @@ struct LedgerIndex {
   std::int64_t last_seq = 0;
   std::string last_hash;  // kLedgerGenesis when empty
   std::int64_t lines_since_checkpoint = 0;
-  std::string last_checkpoint_ts;  // "" when none
+  std::string last_checkpoint_ts;        // "" when none
+  std::int64_t last_checkpoint_seq = 0;  // the line of the last checkpoint, 0 when none
 };
 
 Result<LedgerIndex> index_ledger(std::string_view jsonl_text);

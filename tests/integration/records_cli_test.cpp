@@ -452,8 +452,8 @@ TEST_F(RecordsCli, VerifyPassesAndThenNamesTheEditedFileAndLine) {
   typical();
   auto ok = records({"verify", "--all"});
   EXPECT_EQ(ok.exit_code, 0) << ok.out << ok.err;
-  EXPECT_NE(ok.out.find("OK: 3 sessions, "), std::string::npos) << ok.out;
-  EXPECT_NE(ok.out.find("ledger lines verified"), std::string::npos) << ok.out;
+  EXPECT_NE(ok.out.find("OK: verified sessions: 3, "), std::string::npos) << ok.out;
+  EXPECT_NE(ok.out.find("ledger lines: "), std::string::npos) << ok.out;
   EXPECT_EQ(records({"verify", resolved_}).exit_code, 0);
 
   // One byte of line 2 (the approval) changed: 30 minutes becomes 90.
@@ -581,7 +581,7 @@ TEST_F(RecordsCli, PruneRemovesOnlySessionsPastRetentionAndTheLedgerStillVerifie
   EXPECT_EQ(list.size(), 3U);
   auto verify = records({"verify", "--all"});
   EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
-  EXPECT_NE(verify.out.find("OK: 3 sessions"), std::string::npos) << verify.out;
+  EXPECT_NE(verify.out.find("OK: verified sessions: 3"), std::string::npos) << verify.out;
 
   auto again = records({"prune", "--json"});
   ASSERT_EQ(again.exit_code, 0) << again.err;

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/records/audit.h"
 #include "common/records/seal.h"
 #include "common/sshsig.h"
 #include "tests/unit/common/test_util.h"
@@ -257,6 +258,7 @@ TEST_F(StoreTest, TimedCheckpointsComeFromTick) {
   options_.checkpoint_interval = std::chrono::seconds(0);
   auto store = open();
   const std::string id = open_one(*store);
+  ASSERT_TRUE(store->append(id, "note", kEngineer, {{"text", "a live session"}}));
   store->tick();
   EXPECT_EQ(events(id).back().type, "checkpoint");
   EXPECT_EQ(ledger().back().type, "checkpoint");
@@ -383,6 +385,14 @@ TEST_F(StoreTest, AFullDiskRefusesTheEventAndRecoversWhenThereIsRoom) {
     EXPECT_EQ(s.error().reason, "recording_failed") << s.error().message;
   }
   EXPECT_GT(refused, 0);
+  // Whatever was refused left no folder behind: every folder has a ledger
+  // line and a first event.
+  std::size_t folders = 0;
+  for (const auto& entry : fs::directory_iterator(mnt + "/records")) {
+    ++folders;
+    EXPECT_GT(fs::file_size(entry.path() / "events.jsonl"), 0U) << entry.path();
+  }
+  EXPECT_EQ(folders, 21U - static_cast<std::size_t>(refused));
   fs::remove(mnt + "/filler");
   const std::string later = open_one(*store);
   ASSERT_FALSE(later.empty());
@@ -390,6 +400,8 @@ TEST_F(StoreTest, AFullDiskRefusesTheEventAndRecoversWhenThereIsRoom) {
   auto again = Store::open(mnt, key_, options_, &rec);
   ASSERT_TRUE(again) << again.error().message;
   EXPECT_TRUE(rec.tampered.empty());
+  const auto audit = records::verify_store(mnt, {fingerprint_sha256(key_.public_key().blob)});
+  EXPECT_TRUE(audit.ok) << (audit.problems.empty() ? "" : audit.problems[0].message);
   for (const auto& id : {ok_id, later}) {
     EXPECT_TRUE(records::verify_session_dir(mnt + "/records/" + id, id,
                                             (*again)->ledger_session(id)->genesis,
@@ -397,6 +409,69 @@ TEST_F(StoreTest, AFullDiskRefusesTheEventAndRecoversWhenThereIsRoom) {
                     .ok)
         << id;
   }
+}
+
+TEST_F(StoreTest, ATornFirstLineMeansTheRequestWasNeverAcknowledged) {
+  std::string id;
+  {
+    auto store = open();
+    id = open_one(*store);
+  }
+  // As if the crash came in the middle of writing request.created.
+  { std::ofstream(events_path(id), std::ios::trunc) << "{\"v\":1,\"seq\":1,\"ts\""; }
+  StoreRecovery rec;
+  auto store = open(&rec);
+  EXPECT_EQ(rec.voided, 1);
+  EXPECT_TRUE(store->ledger_session(id)->voided);
+  EXPECT_FALSE(fs::exists(dir_.path() + "/records/" + id));
+}
+
+TEST_F(StoreTest, ASessionThatCannotBeSealedIsReportedAndTheAgentStillStarts) {
+  std::string bad_id;
+  std::string good_id;
+  {
+    auto store = open();
+    bad_id = open_one(*store);
+    good_id = open_one(*store);
+  }
+  // A symlink is never an attachment: sealing this folder must fail.
+  fs::create_symlink("/etc/passwd", dir_.path() + "/records/" + bad_id + "/passwd");
+  StoreRecovery rec;
+  auto store = open(&rec);
+  ASSERT_TRUE(store);
+  ASSERT_EQ(rec.tampered.size(), 1U);
+  EXPECT_EQ(rec.tampered[0], bad_id);
+  EXPECT_TRUE(verify(*store, good_id).ok);
+  EXPECT_EQ(events(good_id).back().type, "session.interrupted");
+}
+
+TEST_F(StoreTest, ARotationLineNoCheckpointEndorsesStopsTheWriter) {
+  {
+    auto store = open();
+    open_one(*store);
+  }
+  // Someone with write access but not the seal key hands over to a key of
+  // their own: a correctly chained key.rotated line, and no checkpoint.
+  auto x = *generate_ed25519("intruder");
+  const std::string cur = fingerprint_sha256(key_.public_key().blob);
+  const std::string xfp = fingerprint_sha256(x.public_key().blob);
+  {
+    records::RecoveryReport cut;
+    auto ledger = records::Journal::open(dir_.file("ledger.jsonl"), records::kLedgerGenesis, &cut,
+                                         records::is_ledger_type);
+    ASSERT_TRUE(ledger);
+    ASSERT_TRUE(ledger->append(
+        "key.rotated", "agent",
+        {{"old_fingerprint", xfp},
+         {"old_public", public_key_line(x.public_key())},
+         {"new_fingerprint", cur},
+         {"new_public", public_key_line(key_.public_key())},
+         {"signature", sshsig_sign(x, kSealNamespace, records::key_rotation_message(xfp, cur))}},
+        records::format_ts(std::chrono::system_clock::now())));
+  }
+  auto store = Store::open(dir_.path(), key_, options_, nullptr);
+  ASSERT_FALSE(store);
+  EXPECT_EQ(store.error().reason, "tamper");
 }
 
 TEST_F(StoreTest, UnknownSessionsAreNotFound) {

@@ -1,5 +1,6 @@
 #include "common/text_safety.h"
 
+#include <algorithm>
 #include <cstdint>
 
 namespace rdiag {
@@ -214,6 +215,34 @@ std::size_t display_width(std::string_view utf8) {
     width += in_ranges(cp, kWide) ? std::size_t{2} : std::size_t{1};
   });
   return width;
+}
+
+std::string pad_to_width(std::string_view text, std::size_t width) {
+  std::string out(text);
+  std::size_t used = display_width(text);
+  if (used < width) out.append(width - used, ' ');
+  return out;
+}
+
+std::string render_table(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<std::size_t> widths;
+  for (const auto& row : rows) {
+    if (widths.size() < row.size()) widths.resize(row.size(), 0);
+    for (std::size_t i = 0; i < row.size(); ++i) {
+      widths[i] = std::max(widths[i], display_width(row[i]));
+    }
+  }
+  std::string out;
+  for (const auto& row : rows) {
+    std::string line;
+    for (std::size_t i = 0; i < row.size(); ++i) {
+      bool last = i + 1 == row.size();
+      line += last ? row[i] : pad_to_width(row[i], widths[i]) + "  ";
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    out += line + "\n";
+  }
+  return out;
 }
 
 }  // namespace rdiag

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace rdiag {
 
@@ -32,5 +33,12 @@ std::string html_escape(std::string_view in);
 
 // Display width of UTF-8 text in terminal columns (CJK wide = 2), for tables.
 std::size_t display_width(std::string_view utf8);
+
+// text followed by spaces up to `width` terminal columns (CJK counts 2).
+std::string pad_to_width(std::string_view text, std::size_t width);
+
+// Columns separated by two spaces, each as wide as its widest cell, so that
+// Chinese headers and names line up. Cells must already be terminal-safe.
+std::string render_table(const std::vector<std::vector<std::string>>& rows);
 
 }  // namespace rdiag

@@ -6,14 +6,12 @@
 #include <string_view>
 #include <vector>
 
+#include "common/text_safety.h"
+
 namespace rdiag::console {
 
-// text followed by spaces up to `width` terminal columns (CJK counts 2).
-std::string pad_to_width(std::string_view text, std::size_t width);
-
-// Columns separated by two spaces, each as wide as its widest cell, so that
-// Chinese headers and names line up. Cells must already be terminal-safe.
-std::string render_table(const std::vector<std::vector<std::string>>& rows);
+// pad_to_width and render_table live in common/text_safety.h (the agent's
+// admin commands print tables too).
 
 // "Label:  value" lines with the values aligned.
 std::string render_fields(const std::vector<std::pair<std::string, std::string>>& fields);

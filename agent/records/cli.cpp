@@ -61,28 +61,6 @@ std::string fit(const std::string& text, std::size_t width) {
   return out + "…";
 }
 
-// Columns two spaces apart, each as wide as its widest cell in terminal
-// columns (CJK counts 2); cells must already be terminal-safe.
-std::string render_table(const std::vector<std::vector<std::string>>& rows) {
-  std::vector<std::size_t> widths;
-  for (const auto& row : rows) {
-    if (widths.size() < row.size()) widths.resize(row.size(), 0);
-    for (std::size_t i = 0; i < row.size(); ++i) {
-      widths[i] = std::max(widths[i], display_width(row[i]));
-    }
-  }
-  std::string out;
-  for (const auto& row : rows) {
-    std::string line;
-    for (std::size_t i = 0; i < row.size(); ++i) {
-      line += row[i];
-      if (i + 1 < row.size()) line.append(widths[i] - display_width(row[i]) + 2, ' ');
-    }
-    out += line + "\n";
-  }
-  return out;
-}
-
 // A record ts in the local time zone ("" stays "").
 std::string local_time(const std::string& ts, bool seconds) {
   auto tp = parse_ts(ts);

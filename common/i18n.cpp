@@ -19,6 +19,7 @@ struct Entry {
 constexpr Entry kCatalog[] = {
 #include "common/catalog/agent.inc"
 #include "common/catalog/common.inc"
+#include "common/catalog/consent.inc"
 #include "common/catalog/console.inc"
 #include "common/catalog/records.inc"
 #include "common/catalog/rpc.inc"

@@ -34,6 +34,11 @@ std::string html_escape(std::string_view in);
 // Display width of UTF-8 text in terminal columns (CJK wide = 2), for tables.
 std::size_t display_width(std::string_view utf8);
 
+// A file name from a folder someone else may have written, for a message:
+// printable ASCII stays, every other byte (and the backslash) becomes \xHH,
+// so the name is unambiguous and safe on any terminal.
+std::string escaped_name(std::string_view name);
+
 // text followed by spaces up to `width` terminal columns (CJK counts 2).
 std::string pad_to_width(std::string_view text, std::size_t width);
 

@@ -23,6 +23,7 @@
 #include "common/records/journal.h"
 #include "common/ssh_key.h"
 #include "common/sshsig.h"
+#include "common/text_safety.h"
 
 namespace rdiag::records {
 namespace {
@@ -33,23 +34,6 @@ namespace fs = std::filesystem;
 // must not take all memory.
 constexpr std::size_t kMaxRecordsEntries = 1000000;
 constexpr std::size_t kReadChunk = 65536;
-
-// Names from a hostile folder end up in messages a person reads on a terminal.
-std::string shown(std::string_view name) {
-  std::string out;
-  for (const char c : name) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u > 0x20 && u < 0x7f && c != '\\') {
-      out += c;
-    } else {
-      constexpr std::string_view kHex = "0123456789abcdef";
-      out += "\\x";
-      out += kHex[u >> 4];
-      out += kHex[u & 0x0f];
-    }
-  }
-  return out;
-}
 
 bool contains(const std::vector<std::string>& list, std::string_view item) {
   return std::find(list.begin(), list.end(), item) != list.end();
@@ -163,7 +147,7 @@ CheckpointCheck check_checkpoint(const Event& e, std::string_view id) {
   auto info = sshsig_verify(*sig, kSealNamespace, checkpoint_message(id, *seq, *hash));
   if (!info) return {"", "checkpoint signature does not verify: " + info.error().message};
   if (info->fingerprint != *fp) {
-    return {"", "checkpoint is signed by " + info->fingerprint + " but names " + shown(*fp)};
+    return {"", "checkpoint is signed by " + info->fingerprint + " but names " + escaped_name(*fp)};
   }
   return {info->fingerprint, ""};
 }
@@ -185,7 +169,7 @@ std::optional<std::string> rotation_fault(const KeyRotation& r) {
     auto key = parse_public_key_line(*line);
     if (!key) return std::string(which) + " is not a public key: " + key.error().message;
     if (fingerprint_sha256(key->blob) != *fp) {
-      return std::string(which) + " does not match its fingerprint " + shown(*fp);
+      return std::string(which) + " does not match its fingerprint " + escaped_name(*fp);
     }
   }
   auto info = sshsig_verify_signer(r.signature, r.old_fingerprint, kSealNamespace,
@@ -460,8 +444,8 @@ void Auditor::audit_session(const std::string& name, const LedgerSession* s,
                             std::optional<bool> is_dir) {
   const std::size_t before = out_.problems.size();
   SessionAudit sa;
-  sa.session_id = shown(name);
-  const std::string rel = std::string(kRecordsDir) + "/" + shown(name);
+  sa.session_id = escaped_name(name);
+  const std::string rel = std::string(kRecordsDir) + "/" + escaped_name(name);
   const std::string opened =
       s != nullptr ? " (opened at ledger.jsonl line " + std::to_string(s->opened_line) + ")" : "";
   if (s == nullptr) {
@@ -497,8 +481,9 @@ void Auditor::check_void(const std::string& rel) {
         it->file_size(size_ec) == 0 && !size_ec) {
       continue;
     }
-    add(rel + "/" + shown(name), 0, "void_not_empty",
-        rel + "/" + shown(name) + ": the ledger says this session was voided (never held events)");
+    add(rel + "/" + escaped_name(name), 0, "void_not_empty",
+        rel + "/" + escaped_name(name) +
+            ": the ledger says this session was voided (never held events)");
     return;
   }
   if (ec) add(rel, 0, "io_error", rel + ": " + ec.message());
@@ -554,8 +539,8 @@ void Auditor::report_seal_check(const std::string& rel, const LedgerSession& s,
   const bool registered =
       std::any_of(s.seals.begin(), s.seals.end(), [&](const auto& r) { return r.file == sc.file; });
   if (reason == "seal_gap" && registered) reason = "missing_seal";
-  const std::string file = sc.file.empty() ? rel : rel + "/" + shown(sc.file);
-  const bool names_file = !sc.file.empty() && sc.message.starts_with(shown(sc.file) + ":");
+  const std::string file = sc.file.empty() ? rel : rel + "/" + escaped_name(sc.file);
+  const bool names_file = !sc.file.empty() && sc.message.starts_with(escaped_name(sc.file) + ":");
   add(file, sc.bad_line, reason, names_file ? rel + "/" + sc.message : file + ": " + sc.message);
 }
 
@@ -569,7 +554,7 @@ void Auditor::cross_check_seals(const std::string& rel, const LedgerSession& s, 
   };
   std::set<std::string> registered;
   for (const auto& r : s.seals) {
-    const std::string file = rel + "/" + shown(r.file);
+    const std::string file = rel + "/" + escaped_name(r.file);
     if (!registered.insert(r.file).second) {
       add_ledger(r.line, "seal_mismatch", "registers " + file + " a second time");
     } else if (!f.seals.contains(r.file)) {
@@ -671,7 +656,7 @@ StoreAudit Auditor::run(const std::string* only) {
     if (only == nullptr || id == *only) ids.insert(id);
   }
   if (only != nullptr && ids.empty()) {
-    const std::string rel = std::string(kRecordsDir) + "/" + shown(*only);
+    const std::string rel = std::string(kRecordsDir) + "/" + escaped_name(*only);
     add(rel, 0, "not_found", rel + ": the ledger never opened this session and there is no folder");
   }
   for (const auto& id : ids) {

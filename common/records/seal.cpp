@@ -17,6 +17,7 @@
 #include "common/fs.h"
 #include "common/records/event.h"
 #include "common/sshsig.h"
+#include "common/text_safety.h"
 
 namespace rdiag::records {
 namespace {
@@ -27,23 +28,6 @@ constexpr std::string_view kSealPrefix = "seal-";
 constexpr std::string_view kSealSuffix = ".sshsig";
 constexpr std::size_t kHashChunk = 65536;
 constexpr std::size_t kMaxSessionIdBytes = 256;
-
-// Names from a hostile folder end up in messages a person reads on a terminal.
-std::string shown(std::string_view name) {
-  std::string out;
-  for (const char c : name) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u > 0x20 && u < 0x7f) {
-      out += c;
-    } else {
-      constexpr std::string_view kHex = "0123456789abcdef";
-      out += "\\x";
-      out += kHex[u >> 4];
-      out += kHex[u & 0x0f];
-    }
-  }
-  return out;
-}
 
 // Printable ASCII without spaces: a newline in the id would let one seal
 // message read as another.
@@ -106,7 +90,8 @@ Result<std::vector<Attachment>> sorted_checked(std::vector<Attachment> attachmen
   for (std::size_t i = 0; i < attachments.size(); ++i) {
     const Attachment& a = attachments[i];
     if (!is_valid_attachment_name(a.name)) {
-      return make_error("invalid attachment name \"" + shown(a.name) + "\"", "bad_seal_input");
+      return make_error("invalid attachment name \"" + escaped_name(a.name) + "\"",
+                        "bad_seal_input");
     }
     if (!is_hex_digest(a.sha256)) {
       return make_error("attachment " + a.name + ": sha256 is not 64 lower-case hex digits",
@@ -155,17 +140,17 @@ std::optional<SealCheck> classify(const fs::directory_entry& entry, Listing& out
   std::error_code ec;
   const bool regular = fs::is_regular_file(entry.symlink_status(ec));
   if (!regular) {
-    return failed(name, "unexpected_file", shown(name) + ": not a regular file");
+    return failed(name, "unexpected_file", escaped_name(name) + ": not a regular file");
   }
   if (name == kEventsFile) return std::nullopt;
   if (looks_like_seal(name)) {
     const auto n = seal_index_of(name);
-    if (!n) return failed(name, "bad_seal_name", shown(name) + ": not a seal-N.sshsig name");
+    if (!n) return failed(name, "bad_seal_name", escaped_name(name) + ": not a seal-N.sshsig name");
     out.seals.push_back(*n);
   } else if (is_valid_attachment_name(name)) {
     out.attachments.push_back(name);
   } else {
-    return failed(name, "bad_attachment", shown(name) + ": invalid attachment name");
+    return failed(name, "bad_attachment", escaped_name(name) + ": invalid attachment name");
   }
   return std::nullopt;
 }
@@ -294,7 +279,7 @@ Result<std::string> seal_message(std::string_view session_id, std::int64_t last_
                                  std::string_view last_hash,
                                  const std::vector<Attachment>& attachments) {
   if (!is_valid_session_id(session_id)) {
-    return make_error("invalid session id \"" + shown(session_id) + "\"", "bad_seal_input");
+    return make_error("invalid session id \"" + escaped_name(session_id) + "\"", "bad_seal_input");
   }
   if (last_seq < 0) return make_error("negative last_seq", "bad_seal_input");
   if (!is_hex_digest(last_hash)) {

@@ -157,47 +157,9 @@ Agent::~Agent() {
 
 bool Agent::start(const nlohmann::json& extra, const std::string& listen,
                   const std::map<std::string, std::string>& env) {
-  nlohmann::json cfg = {{"state_dir", "state"}, {"engineers_file", "engineers"}};
-  if (extra.is_object()) cfg.merge_patch(extra);
-  write_file(config_path(), cfg.dump(2));
-  if (::access(engineers_path().c_str(), F_OK) != 0) write_file(engineers_path(), "");
-  int out[2];
-  if (::pipe2(out, O_CLOEXEC) != 0) return false;
-  const int log_fd =
-      ::open((dir_ + "/agent.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  std::vector<std::string> args = {RDIAG_AGENT_BIN, "--config", config_path(),
-                                   "run",           "--listen", listen};
-  ProcOptions opts;
-  opts.env = env;
-  std::vector<std::string> envs = merged_env(opts);
-  auto cargs = c_strings(args);
-  auto cenv = c_strings(envs);
-  pid_ = ::fork();
-  if (pid_ == 0) {
-    ::dup2(out[1], 1);
-    ::dup2(log_fd, 2);
-    ::execve(cargs[0], cargs.data(), cenv.data());
-    ::_exit(127);
-  }
-  ::close(out[1]);
-  ::close(log_fd);
-  stdout_fd_ = out[0];
-  std::string line;
-  const auto deadline = Clock::now() + std::chrono::seconds(15);
-  while (Clock::now() < deadline && line.find('\n') == std::string::npos) {
-    pollfd p{stdout_fd_, POLLIN, 0};
-    if (::poll(&p, 1, 100) <= 0) continue;
-    char c = 0;
-    if (::read(stdout_fd_, &c, 1) != 1) break;
-    line.push_back(c);
-  }
-  const std::string prefix = "listening on 127.0.0.1:";
-  if (line.rfind(prefix, 0) != 0 && line.rfind("listening on ", 0) != 0) {
-    stop();
-    return false;
-  }
-  port_ = std::atoi(line.substr(line.rfind(':') + 1).c_str());
-  return port_ > 0;
+  if (spawn(extra, listen, env) && wait_listening(std::chrono::seconds(15))) return true;
+  stop();
+  return false;
 }
 
 int Agent::stop() {
@@ -222,7 +184,8 @@ void Agent::reload() {
   ::kill(pid_, SIGHUP);
 }
 
-bool Agent::spawn(const nlohmann::json& extra, const std::string& listen) {
+bool Agent::spawn(const nlohmann::json& extra, const std::string& listen,
+                  const std::map<std::string, std::string>& env) {
   nlohmann::json cfg = {{"state_dir", "state"}, {"engineers_file", "engineers"}};
   if (extra.is_object()) cfg.merge_patch(extra);
   write_file(config_path(), cfg.dump(2));
@@ -233,13 +196,17 @@ bool Agent::spawn(const nlohmann::json& extra, const std::string& listen) {
       ::open((dir_ + "/agent.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   std::vector<std::string> args = {RDIAG_AGENT_BIN, "--config", config_path(),
                                    "run",           "--listen", listen};
+  ProcOptions opts;
+  opts.env = env;
+  std::vector<std::string> envs = merged_env(opts);
   auto cargs = c_strings(args);
+  auto cenv = c_strings(envs);
   port_ = 0;
   pid_ = ::fork();
   if (pid_ == 0) {
     ::dup2(out[1], 1);
     ::dup2(log_fd, 2);
-    ::execv(cargs[0], cargs.data());
+    ::execve(cargs[0], cargs.data(), cenv.data());
     ::_exit(127);
   }
   ::close(out[1]);

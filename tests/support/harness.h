@@ -80,7 +80,8 @@ class Agent {
   // start() does and starts the process without waiting; wait_listening()
   // then waits for the "listening on" line (false at the deadline or when the
   // agent exited first).
-  bool spawn(const nlohmann::json& extra = {}, const std::string& listen = "127.0.0.1:0");
+  bool spawn(const nlohmann::json& extra = {}, const std::string& listen = "127.0.0.1:0",
+             const std::map<std::string, std::string>& env = {});
   bool wait_listening(std::chrono::milliseconds timeout);
   // SIGKILL and reap: a crash, nothing the agent can clean up after.
   void kill_hard();

@@ -203,13 +203,8 @@ std::optional<json> parse_record_get(const json& params, RecordGetParams* p) {
 
 std::vector<std::string_view> split_lines(std::string_view text) {
   std::vector<std::string_view> out;
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    std::size_t nl = text.find('\n', pos);
-    if (nl == std::string_view::npos) nl = text.size();
-    out.push_back(text.substr(pos, nl - pos));
-    pos = nl + 1;
-  }
+  records::for_each_line(
+      text, [&](std::size_t, std::string_view line, std::size_t) { out.push_back(line); });
   return out;
 }
 

@@ -95,16 +95,12 @@ struct ChainFacts {
 
 ChainFacts scan_chain(std::string_view text) {
   ChainFacts facts;
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    const std::size_t nl = text.find('\n', pos);
-    if (nl == std::string_view::npos) break;
-    auto e = records::parse_event_line(text.substr(pos, nl - pos));
-    pos = nl + 1;
-    if (!e) continue;  // the journal verified it; cannot happen
+  records::for_each_line(text, [&](std::size_t, std::string_view line, std::size_t) {
+    auto e = records::parse_event_line(line);
+    if (!e) return;  // the journal verified it; cannot happen
     if (records::is_terminal_event_type(e->type)) facts.ended = true;
     facts.last_ts = e->ts;
-  }
+  });
   return facts;
 }
 
@@ -170,13 +166,9 @@ Result<std::vector<std::string>> Store::ledger_lines(const std::vector<std::size
   if (!text) return text.error();
   std::map<std::size_t, std::string> found;
   for (std::size_t n : lines) found.emplace(n, std::string());
-  std::size_t pos = 0;
-  for (std::size_t n = 1; pos < text->size(); ++n) {
-    const std::size_t nl = text->find('\n', pos);
-    if (nl == std::string::npos) break;
-    if (auto it = found.find(n); it != found.end()) it->second = text->substr(pos, nl - pos);
-    pos = nl + 1;
-  }
+  records::for_each_line(*text, [&](std::size_t n, std::string_view line, std::size_t) {
+    if (auto it = found.find(n); it != found.end()) it->second = line;
+  });
   std::vector<std::string> out;
   for (std::size_t n : lines) {
     if (found[n].empty()) return make_error(path + ": no line " + std::to_string(n), "not_found");

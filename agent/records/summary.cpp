@@ -352,27 +352,22 @@ std::string_view complete_lines(std::string_view text) {
 // Reads events.jsonl line by line, stopping at the first line that does not
 // verify on its own or does not follow the line before.
 void read_events(std::string_view text, std::string_view genesis, SessionFile& out) {
-  std::size_t pos = 0;
-  std::size_t line_no = 0;
-  while (pos < text.size()) {
-    const std::size_t nl = text.find('\n', pos);
-    const std::string_view line = text.substr(pos, nl - pos);
-    pos = nl + 1;
-    ++line_no;
+  records::for_each_line(text, [&](std::size_t line_no, std::string_view line, std::size_t) {
     auto e = records::parse_event_line(line);
     if (!e) {
       out.damage = i18n::tr("agent.records.damage_line", line_no, e.error().message);
-      return;
+      return false;
     }
     const records::Event* prev = out.events.empty() ? nullptr : &out.events.back();
     const bool follows = prev == nullptr ? e->seq == 1 && (genesis.empty() || e->prev == genesis)
                                          : e->seq == prev->seq + 1 && e->prev == prev->hash;
     if (!follows) {
       out.damage = i18n::tr("agent.records.damage_link", line_no);
-      return;
+      return false;
     }
     out.events.push_back(std::move(*e));
-  }
+    return true;
+  });
 }
 
 }  // namespace

@@ -51,20 +51,6 @@ bool is_seal_name(std::string_view name) {
          std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
-// Calls f(line_no, line, end) for every line that ends in '\n' (end is the
-// offset just past it); a final unterminated line is left to the chain
-// verifier, which reports it.
-template <typename F>
-void for_each_line(std::string_view text, F&& f) {
-  std::size_t no = 0;
-  for (std::size_t pos = 0; pos < text.size();) {
-    const std::size_t nl = text.find('\n', pos);
-    if (nl == std::string_view::npos) return;
-    f(++no, text.substr(pos, nl - pos), nl + 1);
-    pos = nl + 1;
-  }
-}
-
 // The type of a line that already verified as canonical: it ends in
 // ,"type":"<type>","v":1} and types are plain ASCII, so no parse is needed.
 std::string_view type_of(std::string_view line) {

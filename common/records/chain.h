@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include "common/records/event.h"
 #include "common/result.h"
@@ -43,6 +44,27 @@ ChainCheck verify_chain(std::string_view jsonl_text, std::string_view genesis_pr
 Result<Event> make_next_event(const Event* prev_or_null, std::string_view genesis_prev,
                               std::string type, std::string actor, nlohmann::json data,
                               std::string ts, TypePredicate known_type = is_known_event_type);
+
+// Calls f(line_no, line, end) for every '\n'-terminated line of a JSONL text:
+// line without its '\n', 1-based line_no, end = the offset just past it. A
+// final line without '\n' is not passed (verify_chain reports it). When f
+// returns bool, false stops the walk.
+template <typename F>
+void for_each_line(std::string_view text, F&& f) {
+  std::size_t no = 0;
+  for (std::size_t pos = 0; pos < text.size();) {
+    const std::size_t nl = text.find('\n', pos);
+    if (nl == std::string_view::npos) return;
+    const std::string_view line = text.substr(pos, nl - pos);
+    pos = nl + 1;
+    if constexpr (std::is_same_v<
+                      std::invoke_result_t<F&, std::size_t, std::string_view, std::size_t>, bool>) {
+      if (!f(++no, line, pos)) return;
+    } else {
+      f(++no, line, pos);
+    }
+  }
+}
 
 // YYYY-MM-DDTHH:MM:SS.mmmZ in UTC, milliseconds truncated (not rounded, so a
 // timestamp never lies in the future of the moment it describes).

@@ -345,6 +345,10 @@ std::string without_hash_member(std::string_view line) {
 
 }  // namespace
 
+std::span<const std::string_view> known_event_types() {
+  return kEventTypes;
+}
+
 bool is_known_event_type(std::string_view type) {
   return std::find(kEventTypes.begin(), kEventTypes.end(), type) != kEventTypes.end();
 }

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <span>
 #include <string_view>
 
 #include "common/result.h"
@@ -45,6 +46,9 @@ using TypePredicate = bool (*)(std::string_view);
 
 // The closed list from DESIGN.md; a verifier rejects every other type.
 bool is_known_event_type(std::string_view type);
+// That list, in DESIGN.md's order (for code that must cover every type, such
+// as the readable labels of `records show`).
+std::span<const std::string_view> known_event_types();
 
 // engineer:SHA256:<43 base64>, customer:<user>, policy:<rule>,
 // code:<8-16 lower hex>, agent.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <ctime>
+#include <optional>
 
 #include "common/records/chain.h"
 
@@ -212,16 +213,17 @@ Result<LedgerIndex> index_ledger(std::string_view jsonl_text) {
   if (!chain.ok) return make_error("ledger.jsonl " + chain.message, chain.reason);
   LedgerIndex index;
   index.last_hash = std::string(kLedgerGenesis);
-  std::size_t line_no = 0;
-  std::size_t pos = 0;
-  while (pos < jsonl_text.size()) {
-    const std::size_t nl = jsonl_text.find('\n', pos);
-    const std::string_view line = jsonl_text.substr(pos, nl - pos);
-    pos = nl + 1;
-    ++line_no;
+  std::optional<Error> failure;
+  for_each_line(jsonl_text, [&](std::size_t line_no, std::string_view line, std::size_t) {
     auto event = parse_event_line(line, is_ledger_type);
-    if (!event) return line_error(line_no, event.error().message, event.error().reason);
-    if (auto r = apply(index, *event, line_no); !r) return r.error();
+    if (!event) {
+      failure = line_error(line_no, event.error().message, event.error().reason);
+      return false;
+    }
+    if (auto r = apply(index, *event, line_no); !r) {
+      failure = r.error();
+      return false;
+    }
     index.last_seq = event->seq;
     index.last_hash = event->hash;
     if (event->type == "checkpoint") {
@@ -231,7 +233,9 @@ Result<LedgerIndex> index_ledger(std::string_view jsonl_text) {
     } else {
       ++index.lines_since_checkpoint;
     }
-  }
+    return true;
+  });
+  if (failure) return *failure;
   return index;
 }
 

@@ -189,15 +189,11 @@ struct Prefix {
 // does not ends the table, which only makes seals fail, never pass.
 std::vector<Prefix> prefixes_of(std::string_view text, std::string_view genesis_prev) {
   std::vector<Prefix> out{{0, std::string(genesis_prev)}};
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    const std::size_t nl = text.find('\n', pos);
-    if (nl == std::string_view::npos) break;
-    auto event = parse_event_line(text.substr(pos, nl - pos));
-    if (!event) break;
-    out.push_back({event->seq, event->hash});
-    pos = nl + 1;
-  }
+  for_each_line(text, [&](std::size_t, std::string_view line, std::size_t) {
+    auto event = parse_event_line(line);
+    if (event) out.push_back({event->seq, event->hash});
+    return event.has_value();
+  });
   return out;
 }
 

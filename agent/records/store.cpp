@@ -98,7 +98,7 @@ ChainFacts scan_chain(std::string_view text) {
   records::for_each_line(text, [&](std::size_t, std::string_view line, std::size_t) {
     auto e = records::parse_event_line(line);
     if (!e) return;  // the journal verified it; cannot happen
-    if (records::is_terminal_event_type(e->type)) facts.ended = true;
+    if (records::ends_session(e->type, e->data)) facts.ended = true;
     facts.last_ts = e->ts;
   });
   return facts;
@@ -250,9 +250,10 @@ Result<Store::Live*> Store::live(const std::string& session_id) {
 
 Result<Event> Store::append_to(Live& l, const std::string& type, const std::string& actor,
                                nlohmann::json data) {
+  const bool ends = records::ends_session(type, data);
   auto e = l.journal.append(type, actor, std::move(data), now_ts());
   if (!e) return e;
-  if (records::is_terminal_event_type(type)) l.ended = true;
+  if (ends) l.ended = true;
   if (type == "checkpoint") return e;
   if (++l.since_checkpoint >= options_.checkpoint_every_events) checkpoint(l);
   return e;

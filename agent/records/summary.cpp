@@ -77,7 +77,9 @@ void apply_request(SessionSummary& s, const records::Event& e) {
 
 void apply_event(SessionSummary& s, const records::Event& e) {
   if (e.type == "request.created") {
-    apply_request(s, e);
+    // Extensions and joins ask inside a running session: the first request
+    // made it, and names the ticket, scopes and engineer.
+    if (str_at(e.data, "kind").empty() || str_at(e.data, "kind") == "request") apply_request(s, e);
   } else if (e.type == "request.approved") {
     if (s.approved.empty()) {
       s.approved = e.ts;
@@ -207,7 +209,7 @@ SessionSummary summarize_session(std::string_view session_id,
   for (const auto& e : events) {
     if (s.opened.empty()) s.opened = e.ts;
     apply_event(s, e);
-    if (records::is_terminal_event_type(e.type)) {
+    if (records::ends_session(e.type, e.data)) {
       terminal = e.type;
       s.closed = e.ts;
     }
@@ -266,17 +268,6 @@ RecordsTotals summarize_totals(const std::vector<SessionSummary>& sessions) {
   t.avg_approval_wait_s = ratio(wait_sum, wait_n);
   t.avg_rating = ratio(rating_sum, rating_n);
   return t;
-}
-
-std::optional<Clock::time_point> parse_ts(std::string_view ts) {
-  if (!records::is_valid_ts(ts)) return std::nullopt;
-  std::tm tm{};
-  if (!parse_date(ts.substr(0, 10), tm)) return std::nullopt;
-  tm.tm_hour = number(ts.substr(11, 2));
-  tm.tm_min = number(ts.substr(14, 2));
-  tm.tm_sec = number(ts.substr(17, 2));
-  const std::time_t t = ::timegm(&tm);
-  return Clock::from_time_t(t) + std::chrono::milliseconds(number(ts.substr(20, 3)));
 }
 
 std::string session_id_ts(std::string_view id) {

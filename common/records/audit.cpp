@@ -601,7 +601,7 @@ void Auditor::scan_events(const std::string& rel, const std::string& id, std::st
   for_each_line(text, [&](std::size_t no, std::string_view line, std::size_t) {
     sa.events = static_cast<std::int64_t>(no);
     const std::string_view type = type_of(line);
-    if (is_terminal_event_type(type)) ended = true;
+    if (line_ends_session(type, line)) ended = true;
     if (type != "checkpoint") return;
     auto e = parse_event_line(line);
     if (!e) return;  // the chain verifier has judged this line already

@@ -164,6 +164,22 @@ bool is_terminal_event_type(std::string_view type) {
   return std::find(kTerminalTypes.begin(), kTerminalTypes.end(), type) != kTerminalTypes.end();
 }
 
+bool ends_session(std::string_view type, const nlohmann::json& data) {
+  if (!is_terminal_event_type(type)) return false;
+  if (type != "request.denied" && type != "request.expired") return true;
+  const auto kind = data.is_object() ? data.find("kind") : data.end();
+  if (!data.is_object() || kind == data.end() || !kind->is_string()) return true;
+  return *kind != "extend" && *kind != "join";
+}
+
+bool line_ends_session(std::string_view type, std::string_view line) {
+  if (!is_terminal_event_type(type)) return false;
+  if (type != "request.denied" && type != "request.expired") return true;
+  auto doc = nlohmann::json::parse(line, nullptr, false);
+  if (!doc.is_object() || !doc.contains("data")) return true;
+  return ends_session(type, doc["data"]);
+}
+
 bool is_valid_session_id(std::string_view id) {
   // YYYYMMDD-HHMMSS-xxxx
   if (id.size() != 20 || id[8] != '-' || id[15] != '-') return false;

@@ -59,6 +59,13 @@ bool is_ledger_type(std::string_view type);
 // events such as a rating get a further seal).
 bool is_terminal_event_type(std::string_view type);
 
+// Whether an event ends its session: a terminal type, except a denied or
+// expired extension or join request (data.kind "extend" or "join"), which
+// ends only that request while the session goes on.
+bool ends_session(std::string_view type, const nlohmann::json& data);
+// The same for a stored line (parsed only when its type needs it).
+bool line_ends_session(std::string_view type, std::string_view line);
+
 // YYYYMMDD-HHMMSS-xxxx: a real UTC date and time, 4 Crockford base32 chars
 // (0-9 A-Z without I L O U). Also what makes a safe folder name.
 bool is_valid_session_id(std::string_view id);

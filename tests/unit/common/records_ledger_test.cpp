@@ -238,6 +238,22 @@ TEST(LedgerTypes, ClosedListsOfLedgerAndTerminalTypes) {
   }
 }
 
+// A denied or expired extension or join ends that request, not the session
+// it asked about; everything else terminal ends the session.
+TEST(RecordsLedger, EndsSessionKnowsExtensionAndJoinRequests) {
+  using nlohmann::json;
+  EXPECT_TRUE(ends_session("request.denied", json::object()));
+  EXPECT_TRUE(ends_session("request.denied", {{"kind", "request"}}));
+  EXPECT_FALSE(ends_session("request.denied", {{"kind", "extend"}}));
+  EXPECT_FALSE(ends_session("request.expired", {{"kind", "join"}}));
+  EXPECT_TRUE(ends_session("grant.revoked", {{"kind", "join"}}));
+  EXPECT_FALSE(ends_session("request.created", {{"kind", "request"}}));
+  EXPECT_FALSE(
+      line_ends_session("request.denied", R"({"data":{"kind":"extend"},"type":"request.denied"})"));
+  EXPECT_TRUE(line_ends_session("request.denied", R"({"data":{},"type":"request.denied"})"));
+  EXPECT_TRUE(line_ends_session("session.closed", "not even json"));
+}
+
 TEST(SessionId, ValidIdsAreRealUtcTimesWithCrockfordSuffix) {
   for (const char* id : {"20261128-060500-7K3Q", "20240229-235959-0000", "19700101-000000-ZZZZ",
                          "20261231-120000-ABYX"}) {

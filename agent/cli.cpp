@@ -10,6 +10,11 @@
 #include <filesystem>
 #include <iostream>
 
+#include "agent/consent/consent.h"
+#include "agent/consent/notify.h"
+#include "agent/consent/policy.h"
+#include "agent/control/admin_cli.h"
+#include "agent/control/server.h"
 #include "agent/keys.h"
 #include "agent/listener.h"
 #include "agent/log.h"
@@ -134,12 +139,23 @@ int cmd_run(const Globals& g, const std::string& listen_flag) {
   auto engineers = load_engineers(cfg->engineers_file);
   if (!engineers) return fail(engineers.error().message);
   for (const auto& p : engineers->problems) log_warn("agent.engineers.problem", p.message);
+  auto policy = policy_from_config(*cfg);
+  if (!policy) return fail(policy.error().message);
+  auto notifier = Notifier::from_config(*cfg);
+  if (!notifier) return fail(notifier.error().message);
   auto store = open_records(cfg->state_dir, keys->seal);
   if (!store) return fail(store.error().message);
   keys->seal = (*store)->seal_key();
+  auto consent = consent::Consent::open(
+      **store, consent::Options{*policy, cfg->limits, consent::kDefaultFreeFloorBytes},
+      *notifier ? std::make_unique<Notifier>(std::move(**notifier)) : nullptr);
+  if (!consent) return fail(consent.error().message);
+  auto control = ControlServer::open(cfg->control_socket, cfg->admin_group);
+  if (!control) return fail(control.error().message);
   (void)::signal(SIGPIPE, SIG_IGN);
-  Monitor monitor(std::move(*cfg), std::move(*keys), std::move(*engineers), store->get());
-  Listener listener(monitor);
+  Monitor monitor(std::move(*cfg), std::move(*keys), std::move(*engineers), store->get(),
+                  consent->get());
+  Listener listener(monitor, control->get());
   auto bound = listener.open(*where);
   if (!bound) return fail(bound.error().message);
   // A machine-readable line (tests and scripts parse it), so not translated.
@@ -186,6 +202,7 @@ int main_entry(int argc, char** argv) {
   fp->add_flag("--public", public_line, i18n::tr("agent.cli.opt_public"));
 
   RecordsCommands records(app);
+  AdminCommands admin(app);
 
   try {
     app.parse(argc, argv);
@@ -196,6 +213,7 @@ int main_entry(int argc, char** argv) {
   if (run->parsed()) return cmd_run(g, listen_flag);
   if (fp->parsed()) return cmd_fingerprint(g, seal, public_line);
   if (records.parsed()) return records.run([&g] { return resolve_config(g); }, g.json);
+  if (admin.parsed()) return admin.run([&g] { return resolve_config(g); }, g.json);
   return 2;
 }
 

@@ -16,6 +16,7 @@
 #include <cstring>
 #include <vector>
 
+#include "agent/control/server.h"
 #include "agent/log.h"
 #include "agent/ssh/connection.h"
 
@@ -89,7 +90,8 @@ bool random_early_drop(const MaxStartups& m, int startups, unsigned roll_0_to_99
   return static_cast<int>(roll_0_to_99) < p;
 }
 
-Listener::Listener(Monitor& monitor) : monitor_(monitor), rng_(std::random_device{}()) {}
+Listener::Listener(Monitor& monitor, ControlServer* control)
+    : monitor_(monitor), control_(control), rng_(std::random_device{}()) {}
 
 Listener::~Listener() {
   if (listen_fd_ >= 0) ::close(listen_fd_);
@@ -275,6 +277,7 @@ void Listener::reap() {
   for (auto it = conns_.begin(); it != conns_.end();) {
     int status = 0;
     if (::waitpid(it->first, &status, WNOHANG) == it->first) {
+      monitor_.forget(*it->second);
       ::close(it->second->fd);
       it = conns_.erase(it);
     } else {
@@ -290,6 +293,8 @@ void Listener::enforce_deadlines_and_keys() {
       drop(pid, "auth_timeout");
     } else if (c->phase == ConnState::Phase::kAuthenticated && !monitor_.still_allowed(*c)) {
       drop(pid, "key_removed_or_expired");
+    } else if (c->end_by && now >= *c->end_by) {
+      drop(pid, "grant_ended");
     }
   }
 }
@@ -309,6 +314,14 @@ bool Listener::handle_signal() {
   return stop;
 }
 
+void Listener::serve_control(const std::vector<pollfd>& fds, std::size_t first, std::size_t count) {
+  control_->on_poll(
+      fds, first, count, [this](const ControlRequest& req) { return monitor_.control(req); },
+      [this](const ControlPeer& peer, const std::string& command) {
+        monitor_.control_refused(peer, command);
+      });
+}
+
 void Listener::shutdown() {
   ::close(listen_fd_);
   listen_fd_ = -1;
@@ -321,6 +334,7 @@ void Listener::shutdown() {
   for (auto& [pid, c] : conns_) ::kill(pid, SIGKILL);
   while (!conns_.empty()) {
     ::waitpid(conns_.begin()->first, nullptr, 0);
+    monitor_.forget(*conns_.begin()->second);
     ::close(conns_.begin()->second->fd);
     conns_.erase(conns_.begin());
   }
@@ -335,18 +349,22 @@ int Listener::run() {
   for (;;) {
     const short accepting = Clock::now() >= accept_resume_ ? POLLIN : 0;
     fds.assign({{listen_fd_, accepting, 0}, {signal_fd_, POLLIN, 0}});
-    owners.assign(2, -1);
+    const std::size_t control_count = control_ != nullptr ? control_->add_poll_fds(fds) : 0;
+    const std::size_t first_conn = fds.size();
+    owners.assign(first_conn, -1);
     for (auto& [pid, c] : conns_) {
       if (c->doomed) continue;
       // While an answer is still going out, the process has nothing to say.
       fds.push_back({c->fd, static_cast<short>(c->out.empty() ? POLLIN : POLLOUT), 0});
       owners.push_back(pid);
     }
-    // Wake at least once a second: auth deadlines and key expiry are checked here.
-    if (::poll(fds.data(), fds.size(), 1000) < 0 && errno != EINTR) return 1;
+    // Wake four times a second: grant expiry must cut connections within
+    // one second, auth deadlines and key expiry are checked here too.
+    if (::poll(fds.data(), fds.size(), 250) < 0 && errno != EINTR) return 1;
     if ((fds[1].revents & POLLIN) != 0 && handle_signal()) break;
     if ((fds[0].revents & POLLIN) != 0) accept_ready();
-    for (std::size_t i = 2; i < fds.size(); ++i) {
+    if (control_count > 0) serve_control(fds, 2, control_count);
+    for (std::size_t i = first_conn; i < fds.size(); ++i) {
       if (fds[i].revents == 0) continue;
       auto it = conns_.find(owners[i]);
       if (it == conns_.end()) continue;
@@ -359,7 +377,13 @@ int Listener::run() {
     // Deadlines and expiry have one-second granularity: no need to walk every
     // connection on every monitor message.
     if (Clock::now() >= next_sweep) {
+      try {
+        monitor_.sweep();
+      } catch (const std::exception& e) {
+        log_error("agent.monitor.tick_failed", e.what());
+      }
       enforce_deadlines_and_keys();
+      if (control_ != nullptr) control_->sweep();
       next_sweep = Clock::now() + std::chrono::milliseconds(250);
     }
     if (Clock::now() >= next_tick) {

@@ -3,6 +3,7 @@
 // one, and serves every connection's monitor requests from one poll loop.
 #pragma once
 
+#include <poll.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -10,15 +11,19 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "agent/monitor.h"
 #include "common/netaddr.h"
 
 namespace rdiag::agent {
 
+class ControlServer;
+
 class Listener {
  public:
-  explicit Listener(Monitor& monitor);
+  // control: the control socket, polled in the same loop (may be null).
+  explicit Listener(Monitor& monitor, ControlServer* control = nullptr);
   ~Listener();
   Listener(const Listener&) = delete;
   Listener& operator=(const Listener&) = delete;
@@ -40,9 +45,11 @@ class Listener {
   void enforce_deadlines_and_keys();
   bool handle_signal();
   void shutdown();
+  void serve_control(const std::vector<pollfd>& fds, std::size_t first, std::size_t count);
   int count_startups(const IpAddress* source) const;
 
   Monitor& monitor_;
+  ControlServer* control_;
   int listen_fd_ = -1;
   int signal_fd_ = -1;
   std::map<pid_t, std::unique_ptr<ConnState>> conns_;

@@ -2,6 +2,8 @@
 
 #include <ctime>
 
+#include "agent/consent/consent.h"
+#include "agent/control/server.h"
 #include "agent/log.h"
 #include "agent/records/store.h"
 #include "agent/rpc.h"
@@ -55,12 +57,14 @@ std::string_view failure_word(const std::string& why) {
 
 }  // namespace
 
-Monitor::Monitor(AgentConfig config, AgentKeys keys, EngineersFile engineers, Store* store)
+Monitor::Monitor(AgentConfig config, AgentKeys keys, EngineersFile engineers, Store* store,
+                 consent::Consent* consent)
     : config_(std::move(config)),
       keys_(std::move(keys)),
       engineers_(std::move(engineers)),
       info_base_(agent_info_base(read_host_facts(), keys_, config_.limits.max_request_bytes)),
-      store_(store) {}
+      store_(store),
+      consent_(consent) {}
 
 std::string Monitor::init_frame(const ConnState& conn) const {
   return encode_frame(static_cast<std::uint8_t>(MonType::kInit),
@@ -86,6 +90,8 @@ const Engineer* Monitor::allowed_engineer(const std::string& key_b64, const IpAd
 
 std::optional<std::string> Monitor::answer(ConnState& conn, const MonMessage& msg) {
   const bool preauth = conn.phase == ConnState::Phase::kPreauth;
+  // A process waiting for its session.wait answer has nothing to ask.
+  if (conn.waiting) return std::nullopt;
   switch (static_cast<MonType>(msg.type)) {
     case MonType::kKeyAllowed:
       if (preauth) return answer_key_allowed(conn, msg.body);
@@ -102,7 +108,11 @@ std::optional<std::string> Monitor::answer(ConnState& conn, const MonMessage& ms
     case MonType::kCall:
       if (!preauth) return answer_call(conn, msg.body);
       break;
+    case MonType::kDoor:
+      if (!preauth) return answer_door(conn, msg.body);
+      break;
     case MonType::kInit:
+    case MonType::kNotify:
       break;
   }
   return std::nullopt;
@@ -201,6 +211,15 @@ std::optional<std::string> Monitor::answer_auth_succeeded(ConnState& conn,
   }
   conn.phase = ConnState::Phase::kAuthenticated;
   conn.engineer = *e;
+  authed_[conn.pid] = &conn;
+  if (consent_ != nullptr) {
+    if (auto conflict = grant_in_use(conn)) {
+      log_warn("agent.conn.grant_in_use", conn.peer_text, fp);
+      consent_->connected(fp, conn.peer_text, "grant_in_use");
+    } else {
+      consent_->connected(fp, conn.peer_text);
+    }
+  }
   // The SSH user name means nothing to us (identity is the key); log it so
   // customer IT can see what the client claimed.
   log_info("agent.auth.accepted", terminal_safe(e->name), fp, conn.peer_text,
@@ -217,6 +236,8 @@ std::optional<std::string> Monitor::answer_agent_info(ConnState& conn) {
 std::optional<std::string> Monitor::answer_call(ConnState& conn, const nlohmann::json& body) {
   auto method = body.find("method");
   if (method == body.end() || !method->is_string()) return std::nullopt;
+  const auto& name = method->get_ref<const std::string&>();
+  const nlohmann::json params = body.contains("params") ? body["params"] : nlohmann::json();
   nlohmann::json answer;
   if (!still_allowed(conn)) {
     // The sweep drops such connections within a second; nothing slips through meanwhile.
@@ -224,22 +245,166 @@ std::optional<std::string> Monitor::answer_call(ConnState& conn, const nlohmann:
                {{"code", rpc::kUnauthenticated},
                 {"reason", "unauthenticated"},
                 {"message", i18n::tr("agent.rpc.key_gone")}}}};
+  } else if (auto conflict = grant_in_use(conn); conflict && name != "session.status") {
+    answer = {{"error", std::move(*conflict)}};
+  } else if (name == "session.wait" && consent_ != nullptr) {
+    std::string request_id;
+    std::chrono::seconds timeout{};
+    auto now = consent_->wait(consent::engineer_ref(*conn.engineer), params, &request_id, &timeout);
+    if (!now) {
+      // Answered by deliver() once the request is decided or the time is up.
+      conn.waiting = true;
+      conn.wait_request = request_id;
+      conn.wait_deadline = std::chrono::steady_clock::now() + timeout;
+      return std::string();
+    }
+    answer = std::move(*now);
   } else {
-    const nlohmann::json params = body.contains("params") ? body["params"] : nlohmann::json();
     // The method code reads files an attacker may have written; whatever it
     // throws ends this one call, never the monitor.
     try {
-      answer = call_method(RpcContext{store_, config_}, RpcCaller{*conn.engineer, conn.peer_text},
-                           method->get_ref<const std::string&>(), params);
+      answer = call_method(RpcContext{store_, config_, consent_},
+                           RpcCaller{*conn.engineer, conn.peer_text}, name, params);
     } catch (const std::exception& e) {
-      log_error("agent.rpc.call_failed", method->get_ref<const std::string&>(), e.what());
+      log_error("agent.rpc.call_failed", name, e.what());
       answer = {{"error",
                  {{"code", rpc::kInternalError},
                   {"reason", "internal_error"},
                   {"message", i18n::tr("agent.rpc.internal_error")}}}};
     }
   }
-  return answer_frame(MonType::kCall, answer);
+  std::string frame = answer_frame(MonType::kCall, answer);
+  deliver();
+  return frame;
+}
+
+std::optional<std::string> Monitor::answer_door(ConnState& conn, const nlohmann::json& body) {
+  const std::string door = body.value("door", "");
+  std::string_view scope;
+  if (door == "shell" || door == "exec") {
+    scope = "shell";
+  } else if (door == "sftp") {
+    scope = "transfer";
+  } else {
+    return std::nullopt;
+  }
+  nlohmann::json answer = nlohmann::json::object();
+  std::optional<nlohmann::json> refused;
+  if (!still_allowed(conn)) {
+    refused = {{"code", rpc::kUnauthenticated},
+               {"reason", "unauthenticated"},
+               {"message", i18n::tr("agent.rpc.key_gone")}};
+  } else if (consent_ == nullptr) {
+    refused = {{"code", rpc::kNoGrant},
+               {"reason", "no_grant"},
+               {"message", i18n::tr("consent.flow.no_grant")}};
+  } else if (auto conflict = grant_in_use(conn)) {
+    refused = std::move(conflict);
+  } else {
+    refused = consent_->check(conn.engineer->fingerprint, scope);
+  }
+  if (refused) {
+    log_info("agent.door.refused_by_grant", door, conn.engineer->fingerprint,
+             refused->value("reason", ""));
+    answer["error"] = std::move(*refused);
+  }
+  return answer_frame(MonType::kDoor, answer);
+}
+
+std::optional<nlohmann::json> Monitor::grant_in_use(const ConnState& conn) const {
+  if (consent_ == nullptr || !conn.engineer) return std::nullopt;
+  if (consent_->grant_of(conn.engineer->fingerprint) == nullptr) return std::nullopt;
+  // The first address to hold the grant keeps it while it is connected.
+  for (const auto& [pid, other] : authed_) {
+    if (other == &conn || other->doomed || !other->engineer) continue;
+    if (other->engineer->fingerprint != conn.engineer->fingerprint) continue;
+    if (other->peer == conn.peer || other->started > conn.started) continue;
+    return nlohmann::json{{"code", rpc::kConflict},
+                          {"reason", "grant_in_use"},
+                          {"message", i18n::tr("agent.rpc.grant_in_use", other->peer.to_string())}};
+  }
+  return std::nullopt;
+}
+
+void Monitor::deliver() {
+  if (consent_ == nullptr) return;
+  const auto now = std::chrono::steady_clock::now();
+  for (auto& n : consent_->take_notices()) {
+    const std::string frame =
+        encode_frame(static_cast<std::uint8_t>(MonType::kNotify),
+                     {{"method", "session.state"}, {"params", n.params}, {"end", n.end}});
+    for (auto& [pid, conn] : authed_) {
+      if (conn->doomed || !conn->engineer) continue;
+      const auto& fps = n.fingerprints;
+      if (std::find(fps.begin(), fps.end(), conn->engineer->fingerprint) == fps.end()) continue;
+      conn->out += frame;
+      // Cut at the latest half a second from now: the process closes at once
+      // when it reads the notice; the listener kills it at end_by otherwise.
+      if (n.end && !conn->end_by) conn->end_by = now + std::chrono::milliseconds(500);
+    }
+  }
+  for (auto& [pid, conn] : authed_) {
+    if (!conn->waiting || conn->doomed) continue;
+    if (consent_->pending(conn->wait_request) && now < conn->wait_deadline) continue;
+    conn->waiting = false;
+    conn->out += answer_frame(MonType::kCall, consent_->wait_answer(conn->wait_request));
+  }
+}
+
+void Monitor::sweep() {
+  if (consent_ == nullptr) return;
+  consent_->sweep();
+  deliver();
+}
+
+void Monitor::forget(const ConnState& conn) {
+  if (authed_.erase(conn.pid) == 0) return;
+  if (consent_ != nullptr && conn.engineer) {
+    consent_->disconnected(conn.engineer->fingerprint, conn.peer_text);
+  }
+}
+
+nlohmann::json Monitor::control(const ControlRequest& req) {
+  if (consent_ == nullptr) {
+    return {{"error", {{"reason", "unavailable"}, {"message", "no consent flow"}}}};
+  }
+  // Messages in the language the admin's command asked for.
+  const i18n::Lang before = i18n::lang();
+  i18n::set_lang(i18n::parse_lang(req.lang));
+  std::map<std::string, int> connections;
+  for (const auto& [pid, conn] : authed_) {
+    if (!conn->doomed && conn->engineer) ++connections[conn->engineer->fingerprint];
+  }
+  nlohmann::json answer;
+  try {
+    answer = consent_->control(req, connections);
+  } catch (...) {
+    i18n::set_lang(before);
+    throw;
+  }
+  i18n::set_lang(before);
+  log_info("agent.monitor.control_command", req.peer.user, req.peer.uid, req.command,
+           answer.contains("error") ? answer["error"].value("reason", "") : std::string("ok"));
+  deliver();
+  return answer;
+}
+
+void Monitor::control_refused(const ControlPeer& peer, const std::string& command) {
+  log_warn("agent.monitor.control_refused", peer.uid, peer.pid, terminal_safe(command));
+  if (store_ == nullptr) return;
+  // A local user who can reach the socket must not be able to fill the
+  // ledger: a budget of lines per minute, the rest only in the log.
+  const auto now = std::chrono::steady_clock::now();
+  if (now - control_window_start_ >= kAuthLineWindow) {
+    control_window_start_ = now;
+    control_lines_in_window_ = 0;
+  }
+  if (++control_lines_in_window_ > kAuthLinesPerWindow) return;
+  auto r = store_->ledger_append("control.refused", {{"uid", static_cast<std::int64_t>(peer.uid)},
+                                                     {"pid", static_cast<std::int64_t>(peer.pid)},
+                                                     {"command", command}});
+  if (!r)
+    log_error("agent.rpc.auth_not_recorded", std::to_string(peer.uid), command, r.error().message);
 }
 
 void Monitor::tick() {
@@ -257,6 +422,10 @@ void Monitor::reload_engineers() {
   for (const auto& p : fresh->problems) log_warn("agent.engineers.problem", p.message);
   engineers_ = std::move(*fresh);
   log_info("agent.engineers.reloaded", config_.engineers_file, engineers_.engineers.size());
+  if (consent_ != nullptr) {
+    consent_->engineers_changed(engineers_);
+    deliver();
+  }
 }
 
 bool Monitor::still_allowed(const ConnState& conn) const {

@@ -39,9 +39,22 @@ struct ConnState {
   std::string refused_key;
   MonDecoder decoder;
   std::string out;  // answer bytes not yet written to fd
+  // A session.wait the monitor answers later: when the request is decided or
+  // at the deadline. The process sends nothing meanwhile.
+  bool waiting = false;
+  std::string wait_request;
+  std::chrono::steady_clock::time_point wait_deadline;
+  // Set when the grant this connection used ended: the process was told to
+  // go and is killed at this time if it has not.
+  std::optional<std::chrono::steady_clock::time_point> end_by;
 };
 
 class Store;
+struct ControlRequest;
+struct ControlPeer;
+namespace consent {
+class Consent;
+}
 
 class Monitor {
  public:
@@ -49,7 +62,9 @@ class Monitor {
   // listens, and outliving the monitor. Null only in tests of the request list
   // itself: then methods that record refuse with -32008 and failed
   // authentications are only logged.
-  Monitor(AgentConfig config, AgentKeys keys, EngineersFile engineers, Store* store = nullptr);
+  // consent: the grants (null in those tests too: nothing can be granted).
+  Monitor(AgentConfig config, AgentKeys keys, EngineersFile engineers, Store* store = nullptr,
+          consent::Consent* consent = nullptr);
   Monitor(const Monitor&) = delete;
   Monitor& operator=(const Monitor&) = delete;
 
@@ -66,6 +81,16 @@ class Monitor {
 
   // Time-driven record work (checkpoints); the listener calls it every few seconds.
   void tick();
+  // Grant and request deadlines, waits that are due, notifications; the
+  // listener calls it every 250 ms.
+  void sweep();
+  // The listener reaped this connection's process.
+  void forget(const ConnState& conn);
+
+  // A control-socket request from an admitted peer (agent/control/server.h).
+  nlohmann::json control(const ControlRequest& req);
+  // A peer that may not use the control socket asked for `command`.
+  void control_refused(const ControlPeer& peer, const std::string& command);
 
   const AgentConfig& config() const { return config_; }
 
@@ -75,6 +100,12 @@ class Monitor {
   std::optional<std::string> answer_auth_succeeded(ConnState& conn, const nlohmann::json& body);
   std::optional<std::string> answer_agent_info(ConnState& conn);
   std::optional<std::string> answer_call(ConnState& conn, const nlohmann::json& body);
+  std::optional<std::string> answer_door(ConnState& conn, const nlohmann::json& body);
+  // -32007 when another address already uses this engineer's grant.
+  std::optional<nlohmann::json> grant_in_use(const ConnState& conn) const;
+  // Sends the consent flow's notices to the connections concerned and
+  // answers the waits whose request was decided or whose time is up.
+  void deliver();
   // An auth.failed ledger line; a failure to write it is logged, not fatal
   // (the authentication is refused either way).
   void record_auth_failure(const ConnState& conn, const std::string& fingerprint,
@@ -90,6 +121,9 @@ class Monitor {
   EngineersFile engineers_;
   nlohmann::json info_base_;  // agent.info without the caller
   Store* store_;
+  consent::Consent* consent_;
+  // Authenticated connections by process id (owned by the listener).
+  std::map<pid_t, ConnState*> authed_;
   // auth.failed ledger lines: at most kAuthLinesPerWindow per window, the
   // rest counted into one summary line.
   static constexpr int kAuthLinesPerWindow = 10;
@@ -99,6 +133,9 @@ class Monitor {
   int auth_lines_in_window_ = 0;
   std::int64_t auth_suppressed_ = 0;
   std::map<std::string, std::int64_t> auth_suppressed_peers_;
+  // control.refused ledger lines: the same budget, the rest only logged.
+  std::chrono::steady_clock::time_point control_window_start_ = std::chrono::steady_clock::now();
+  int control_lines_in_window_ = 0;
 };
 
 }  // namespace rdiag::agent

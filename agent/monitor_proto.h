@@ -28,6 +28,15 @@ enum class MonType : std::uint8_t {
   // Answer {"result": ...} or {"error": {"code", "reason", "message"}}. The
   // monitor alone decides what the caller may do (agent/rpc.h).
   kCall = 6,
+  // monitor -> connection process, unsolicited, only after authentication:
+  // {"method": "session.state", "params": {...}, "end": bool}. The process
+  // writes it as a JSON-RPC notification line on every rdiag-v1 channel; with
+  // "end": true it then closes every channel and disconnects (the grant it
+  // was using ended). The monitor kills it 500 ms later if it is still there.
+  kNotify = 7,
+  // May this connection open a door? {"door": "shell"|"exec"|"sftp"}.
+  // Answer {} (allowed) or {"error": {"code", "reason", "message"}}.
+  kDoor = 8,
 };
 constexpr std::uint8_t kAnswerBit = 0x80;
 

@@ -7,8 +7,10 @@
 #include <initializer_list>
 #include <string>
 
+#include "agent/consent/consent.h"
 #include "agent/log.h"
 #include "agent/records/store.h"
+#include "agent/rpc_params.h"
 #include "common/fs.h"
 #include "common/jsonrpc.h"
 #include "common/records/event.h"
@@ -20,91 +22,13 @@ namespace rdiag::agent {
 namespace {
 
 using json = nlohmann::json;
+using namespace rpcp;  // NOLINT(google-build-using-namespace): the method toolkit
 
-constexpr std::array<std::string_view, 4> kScopes = {"diagnose", "shell", "transfer", "fix"};
-constexpr std::size_t kMaxTicket = 64;
-constexpr std::size_t kMaxReasonChars = 500;
-constexpr std::int64_t kMaxMinutes = 240;
 constexpr std::int64_t kDefaultPage = 200;
 constexpr std::int64_t kMaxPage = 1000;
 // A page also stops at this many bytes of event lines (at least one event is
 // always sent): the answer crosses the monitor socket as one frame.
 constexpr std::size_t kPageBytes = std::size_t{4} << 20;
-
-json ok(json result) {
-  return {{"result", std::move(result)}};
-}
-
-json error_body(int code, std::string_view reason, std::string message) {
-  return {{"code", code}, {"reason", reason}, {"message", std::move(message)}};
-}
-
-json fail(int code, std::string_view reason, std::string message) {
-  return {{"error", error_body(code, reason, std::move(message))}};
-}
-
-json invalid(std::string message) {
-  return error_body(rpc::kInvalidParams, "invalid_params", std::move(message));
-}
-
-// Text the caller sent, cut short and made valid for quoting back in a message.
-std::string echoed(std::string_view text) {
-  constexpr std::size_t kMax = 64;
-  if (text.size() <= kMax) return sanitize_utf8(text);
-  return sanitize_utf8(text.substr(0, kMax)) + "...";
-}
-
-std::string join(std::initializer_list<std::string_view> words) {
-  std::string out;
-  for (auto w : words) out += (out.empty() ? "" : ", ") + std::string(w);
-  return out;
-}
-
-// nullopt when params is an object with only allowed keys, else the error.
-std::optional<json> check_keys(const json& params,
-                               std::initializer_list<std::string_view> allowed) {
-  if (!params.is_object()) return invalid(i18n::tr("agent.rpc.params_not_object", join(allowed)));
-  for (const auto& item : params.items()) {
-    if (std::find(allowed.begin(), allowed.end(), item.key()) == allowed.end()) {
-      return invalid(i18n::tr("agent.rpc.param_unknown", echoed(item.key()), join(allowed)));
-    }
-  }
-  return std::nullopt;
-}
-
-bool ascii_alnum(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-}
-
-// ^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$
-bool valid_ticket(std::string_view t) {
-  if (t.empty() || t.size() > kMaxTicket || !ascii_alnum(t[0])) return false;
-  return std::all_of(t.begin(), t.end(), [](char c) {
-    return ascii_alnum(c) || c == '.' || c == '_' || c == '/' || c == '-';
-  });
-}
-
-// Code points of valid UTF-8 text: every byte that does not continue a sequence.
-std::size_t code_points(std::string_view text) {
-  return static_cast<std::size_t>(std::count_if(text.begin(), text.end(), [](char c) {
-    return (static_cast<unsigned char>(c) & 0xC0U) != 0x80U;
-  }));
-}
-
-bool blank(std::string_view text) {
-  return text.find_first_not_of(" \t\r\n") == std::string_view::npos;
-}
-
-// A whole number in [min, max], or nullopt.
-std::optional<std::int64_t> integer_in(const json& v, std::int64_t min, std::int64_t max) {
-  if (!v.is_number_integer()) return std::nullopt;
-  if (v.is_number_unsigned() && v.get<std::uint64_t>() > static_cast<std::uint64_t>(max)) {
-    return std::nullopt;
-  }
-  const auto n = v.get<std::int64_t>();
-  if (n < min || n > max) return std::nullopt;
-  return n;
-}
 
 // A one-time grant code as customer IT reads it out: XXXX-XXXX (hyphen
 // optional, any case). Decoding it is the consent flow's business.
@@ -113,62 +37,51 @@ bool valid_code_shape(std::string s) {
   return s.size() == 8 && std::all_of(s.begin(), s.end(), ascii_alnum);
 }
 
-std::optional<json> check_reason(const json& v) {
-  if (!v.is_string()) return invalid(i18n::tr("agent.rpc.reason_invalid", kMaxReasonChars));
-  const auto& s = v.get_ref<const std::string&>();
-  // The JSON-RPC framing already refuses bad UTF-8; this keeps the rule true
-  // whatever the transport becomes.
-  if (first_invalid_utf8(s)) return invalid(i18n::tr("agent.rpc.reason_not_utf8"));
-  const std::size_t n = code_points(s);
-  if (n == 0 || blank(s)) return invalid(i18n::tr("agent.rpc.reason_empty", kMaxReasonChars));
-  if (n > kMaxReasonChars)
-    return invalid(i18n::tr("agent.rpc.reason_too_long", kMaxReasonChars, n));
-  return std::nullopt;
-}
-
-std::optional<json> check_scopes(const json& v, std::vector<std::string>* out) {
-  if (!v.is_array() || v.empty()) return invalid(i18n::tr("agent.rpc.scopes_invalid"));
-  for (const auto& s : v) {
-    if (!s.is_string()) return invalid(i18n::tr("agent.rpc.scopes_invalid"));
-    const auto& name = s.get_ref<const std::string&>();
-    if (std::find(kScopes.begin(), kScopes.end(), name) == kScopes.end()) {
-      return invalid(i18n::tr("agent.rpc.scope_unknown", echoed(name)));
-    }
-    if (std::find(out->begin(), out->end(), name) != out->end()) {
-      return invalid(i18n::tr("agent.rpc.scope_repeated", name));
-    }
-    out->push_back(name);
-  }
-  return std::nullopt;
-}
-
 // ---------------------------------------------------------------------------
 // session.request
 
+json no_records() {
+  return fail(rpc::kRecordingFailed, "recording_failed", i18n::tr("agent.rpc.recording_failed"));
+}
+
+consent::EngineerRef who(const RpcCaller& caller) {
+  return consent::engineer_ref(caller.engineer);
+}
+
 json session_request(const RpcContext& ctx, const RpcCaller& caller, const json& params) {
-  json error;
-  auto p = parse_session_request(params, &error);
-  if (!p) return {{"error", std::move(error)}};
-  const Engineer& e = caller.engineer;
-  if (ctx.store == nullptr) {
-    return fail(rpc::kRecordingFailed, "recording_failed", i18n::tr("agent.rpc.recording_failed"));
+  if (ctx.consent == nullptr) {
+    json error;
+    if (!parse_session_request(params, &error)) return failed(std::move(error));
+    return no_records();
   }
-  json data = {{"ticket", p->ticket},
-               {"reason", p->reason},
-               {"scopes", p->scopes},
-               {"minutes", p->minutes},
-               {"engineer", {{"name", e.name}, {"id", e.id}, {"role", e.role}}},
-               {"peer", caller.peer}};
-  // The answer goes out only once the record is durable: a request the
-  // engineer was told about can never be missing after a crash.
-  auto opened = ctx.store->open_session("request.created", "engineer:" + e.fingerprint, data);
-  if (!opened) {
-    log_error("agent.rpc.request_not_recorded", e.fingerprint, caller.peer, opened.error().message);
-    return fail(rpc::kRecordingFailed, "recording_failed", i18n::tr("agent.rpc.recording_failed"));
+  return ctx.consent->request(who(caller), caller.peer, params);
+}
+
+json session_status(const RpcContext& ctx, const RpcCaller& caller, const json& params) {
+  if (auto bad = check_keys(params.is_null() ? json::object() : params, {})) {
+    return failed(std::move(*bad));
   }
-  log_info("agent.rpc.request_created", opened->session_id, terminal_safe(e.name), e.fingerprint,
-           p->ticket);
-  return ok({{"request_id", opened->session_id}, {"state", "pending"}});
+  if (ctx.consent == nullptr) return ok({{"grant", nullptr}, {"requests", json::array()}});
+  return ctx.consent->status(who(caller));
+}
+
+json session_extend(const RpcContext& ctx, const RpcCaller& caller, const json& params) {
+  return ctx.consent->extend(who(caller), caller.peer, params);
+}
+
+json session_join(const RpcContext& ctx, const RpcCaller& caller, const json& params) {
+  if (ctx.consent == nullptr) return no_records();
+  return ctx.consent->join(who(caller), caller.peer, params);
+}
+
+json session_close(const RpcContext& ctx, const RpcCaller& caller, const json& params) {
+  return ctx.consent->close(who(caller), params);
+}
+
+// A method of DESIGN's table that this version does not have: the caller
+// learns that only once the grant would have let it through.
+json not_built(const RpcContext&, const RpcCaller&, const json&) {
+  return fail(rpc::kMethodNotFound, "not_built", i18n::tr("agent.rpc.not_built"));
 }
 
 // ---------------------------------------------------------------------------
@@ -270,9 +183,11 @@ json record_get(const RpcContext& ctx, const RpcCaller& caller, const json& para
   const records::LedgerSession* ls = store.ledger_session(p.session_id);
   if (ls == nullptr || ls->voided || ls->pruned) return not_found(p.session_id);
   // Authorized from the ledger (which the agent verified at start-up), so
-  // nothing of another engineer's session is read at all. Joined engineers
-  // come with the consent flow's grant index.
-  if (ls->engineer != caller.engineer.fingerprint) return not_found(p.session_id);
+  // nothing of another engineer's session is read at all; an engineer who
+  // joined a session reads it while on its grant.
+  const bool joined =
+      ctx.consent != nullptr && ctx.consent->joined(caller.engineer.fingerprint, p.session_id);
+  if (ls->engineer != caller.engineer.fingerprint && !joined) return not_found(p.session_id);
   const std::string dir = store.session_dir(p.session_id);
   const auto check =
       records::verify_session_dir(dir, p.session_id, ls->genesis, store.trusted_fingerprints());
@@ -312,14 +227,52 @@ json record_get(const RpcContext& ctx, const RpcCaller& caller, const json& para
 using Handler = json (*)(const RpcContext&, const RpcCaller&, const json&);
 struct Method {
   std::string_view name;
+  // What the caller must hold: "" nothing, "grant" any grant, else a scope
+  // ("diagnose|transfer": either).
+  std::string_view needs;
   Handler handler;
 };
 
-// The closed list. agent.info is answered by its own monitor request.
-constexpr std::array<Method, 2> kMethods = {{
-    {"session.request", &session_request},
-    {"record.get", &record_get},
+// The closed list. agent.info is answered by its own monitor request, and
+// session.wait by the monitor (its answer may come later).
+constexpr std::array<Method, 16> kMethods = {{
+    {"session.request", "", &session_request},
+    {"session.status", "", &session_status},
+    {"session.extend", "grant", &session_extend},
+    {"session.join", "", &session_join},
+    {"session.close", "grant", &session_close},
+    {"record.get", "", &record_get},
+    {"diag.run", "diagnose", &not_built},
+    {"report.get", "diagnose", &not_built},
+    {"logs.scan", "diagnose", &not_built},
+    {"logs.tail", "diagnose", &not_built},
+    {"bundle.create", "diagnose", &not_built},
+    {"file.read", "diagnose|transfer", &not_built},
+    {"fix.run", "fix", &not_built},
+    {"session.note", "grant", &not_built},
+    {"session.escalate", "grant", &not_built},
+    {"session.wait", "", &not_built},
 }};
+
+// nullopt when the caller holds what the method needs, else the error body.
+std::optional<json> refuse_needs(const RpcContext& ctx, const RpcCaller& caller,
+                                 std::string_view needs) {
+  if (needs.empty()) return std::nullopt;
+  if (ctx.consent == nullptr) {
+    return error_body(rpc::kNoGrant, "no_grant", i18n::tr("consent.flow.no_grant"));
+  }
+  const std::string& fp = caller.engineer.fingerprint;
+  if (needs == "grant") return ctx.consent->check(fp, "");
+  std::optional<json> first;
+  for (std::size_t at = 0; at <= needs.size();) {
+    const std::size_t bar = std::min(needs.find('|', at), needs.size());
+    auto refused = ctx.consent->check(fp, needs.substr(at, bar - at));
+    if (!refused) return std::nullopt;
+    if (!first) first = std::move(refused);
+    at = bar + 1;
+  }
+  return first;
+}
 
 }  // namespace
 
@@ -350,12 +303,10 @@ std::optional<SessionRequestParams> parse_session_request(const json& params, js
     *error = std::move(*bad);
     return std::nullopt;
   }
-  auto minutes = integer_in(params["minutes"], 1, kMaxMinutes);
-  if (!minutes) {
-    *error = invalid(i18n::tr("agent.rpc.minutes_invalid", kMaxMinutes));
+  if (auto bad = check_minutes(params["minutes"], &p.minutes)) {
+    *error = std::move(*bad);
     return std::nullopt;
   }
-  p.minutes = *minutes;
   if (auto it = params.find("code"); it != params.end()) {
     if (!it->is_string() || !valid_code_shape(it->get<std::string>())) {
       *error = invalid(i18n::tr("agent.rpc.code_invalid"));
@@ -369,7 +320,9 @@ std::optional<SessionRequestParams> parse_session_request(const json& params, js
 json call_method(const RpcContext& ctx, const RpcCaller& caller, std::string_view method,
                  const json& params) {
   for (const auto& m : kMethods) {
-    if (m.name == method) return m.handler(ctx, caller, params);
+    if (m.name != method) continue;
+    if (auto refused = refuse_needs(ctx, caller, m.needs)) return failed(std::move(*refused));
+    return m.handler(ctx, caller, params);
   }
   return fail(rpc::kMethodNotFound, "method_not_found",
               i18n::tr("agent.rpc.method_not_found_named", echoed(method)));

@@ -22,6 +22,9 @@
 namespace rdiag::agent {
 
 class Store;
+namespace consent {
+class Consent;
+}
 
 // Who is calling, as the monitor knows them.
 struct RpcCaller {
@@ -34,9 +37,11 @@ struct RpcCaller {
 struct RpcContext {
   Store* store;
   const AgentConfig& config;
+  consent::Consent* consent = nullptr;  // null with store: nothing can be granted
 };
 
-// Runs method for caller; unknown methods get -32601 method_not_found.
+// Runs method for caller after checking the grant or scope it needs (-32002,
+// -32003, -32004); unknown methods get -32601 method_not_found.
 nlohmann::json call_method(const RpcContext& ctx, const RpcCaller& caller, std::string_view method,
                            const nlohmann::json& params);
 

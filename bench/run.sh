@@ -6,6 +6,7 @@
 #   bench/run.sh              # everything: connect, then records
 #   bench/run.sh connect      # rdiag-agent against sshd only
 #   bench/run.sh records      # service records only (bench/records_bench.cpp)
+#   bench/run.sh consent      # approval-to-usable latency (bench/consent_latency.sh)
 #   RDIAG_BENCH_ITERATIONS=50 RDIAG_BENCH_SESSIONS=20 bench/run.sh   # quicker
 #
 # The records step appends with fdatasync, then verifies a large events.jsonl
@@ -33,8 +34,8 @@ die() { note "$*"; exit 1; }
 
 MODE=${1:-all}
 case "$MODE" in
-  all | connect | records) ;;
-  *) die "usage: bench/run.sh [all|connect|records]" ;;
+  all | connect | records | consent) ;;
+  *) die "usage: bench/run.sh [all|connect|records|consent]" ;;
 esac
 
 # ------------------------------------------------------------------ processes
@@ -230,7 +231,8 @@ run_records() {
 case "$MODE" in
   connect) TARGETS=(rdiag-agent connect_bench nodelay_preload) ;;
   records) TARGETS=(records_bench) ;;
-  *) TARGETS=(rdiag-agent connect_bench nodelay_preload records_bench) ;;
+  consent) TARGETS=(rdiag-agent rdiag) ;;
+  *) TARGETS=(rdiag-agent rdiag connect_bench nodelay_preload records_bench) ;;
 esac
 "$ROOT/scripts/deps.sh"
 note "building Release in $BUILD"
@@ -247,6 +249,11 @@ SSHD=/usr/sbin/sshd
 
 if [ "$MODE" = records ]; then
   run_records
+  exit 0
+fi
+if [ "$MODE" = consent ]; then
+  { echo "machine: $(nproc) CPUs ($(grep -m1 "model name" /proc/cpuinfo | cut -d: -f2 | sed "s/^ //")), kernel $(uname -r)"
+    "$ROOT/bench/consent_latency.sh" "$BUILD"; } | tee "$BUILD/last-consent-run.txt"
   exit 0
 fi
 
@@ -485,4 +492,6 @@ goals_report() {
 if [ "$MODE" = all ]; then
   echo
   run_records
+  echo
+  "$ROOT/bench/consent_latency.sh" "$BUILD" | tee "$BUILD/last-consent-run.txt"
 fi

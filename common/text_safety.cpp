@@ -217,6 +217,23 @@ std::size_t display_width(std::string_view utf8) {
   return width;
 }
 
+std::string fit_width(const std::string& text, std::size_t width) {
+  if (display_width(text) <= width) return text;
+  std::string out;
+  std::size_t used = 0;
+  for (std::size_t i = 0; i < text.size();) {
+    std::size_t n = 1;
+    while (i + n < text.size() && (static_cast<unsigned char>(text[i + n]) & 0xC0U) == 0x80U) ++n;
+    const std::string cp = text.substr(i, n);
+    const std::size_t w = display_width(cp);
+    if (used + w + 1 > width) break;
+    out += cp;
+    used += w;
+    i += n;
+  }
+  return out + "…";
+}
+
 std::string pad_to_width(std::string_view text, std::size_t width) {
   std::string out(text);
   std::size_t used = display_width(text);

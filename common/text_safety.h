@@ -41,6 +41,8 @@ std::string escaped_name(std::string_view name);
 
 // text followed by spaces up to `width` terminal columns (CJK counts 2).
 std::string pad_to_width(std::string_view text, std::size_t width);
+// text cut to at most `width` terminal columns, ending in "…" when cut.
+std::string fit_width(const std::string& text, std::size_t width);
 
 // Columns separated by two spaces, each as wide as its widest cell, so that
 // Chinese headers and names line up. Cells must already be terminal-safe.

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "common/result.h"
+
 namespace rdiag::console {
 
 struct GlobalOptions {
@@ -17,14 +19,41 @@ struct GlobalOptions {
   std::string lang;  // empty: from the environment
 };
 
-enum class Command { kSitesAdd, kSitesList, kSitesRemove, kInfo };
+enum class Command {
+  kSitesAdd,
+  kSitesList,
+  kSitesRemove,
+  kInfo,
+  kRequest,
+  kSession,
+  kExtend,
+  kJoin,
+  kClose,
+};
+
+// The options of request, extend, join and close, as typed; the parser then
+// checks them (check_consent_options) and fills `minutes`.
+struct ConsentOptions {
+  std::string ticket;
+  std::string reason;
+  std::vector<std::string> scopes;  // --scopes a,b (duplicates dropped by the check)
+  std::string minutes_text;
+  int minutes = 0;
+  std::string code;  // --code: a one-time grant code from the customer's IT
+  bool no_wait = false;
+  std::string session_id;  // SESSION of join
+  std::string cause;       // close: empty means not given
+  std::string solution;
+  std::string outcome;
+};
 
 struct Invocation {
   GlobalOptions global;
   Command command = Command::kSitesList;
-  std::string name;     // NAME of sites add/remove, SITE of info
+  std::string name;     // NAME of sites add/remove, SITE of every site command
   std::string address;  // HOST[:PORT] of sites add
   std::vector<std::string> tags;
+  ConsentOptions consent;
 };
 
 struct ParseOutcome {
@@ -36,6 +65,13 @@ struct ParseOutcome {
 // prefixed "rdiag: ", to err. Texts are in the current i18n language.
 ParseOutcome parse_command_line(const std::vector<std::string>& args, std::ostream& out,
                                 std::ostream& err);
+
+// Checks what request, extend, join and close can check without the agent
+// (ticket pattern, scopes, minutes, reason, code shape, session id, outcome
+// with its cause and solution), drops repeated scopes and fills
+// inv.consent.minutes. Other commands pass. The error says what to fix.
+// parse_command_line runs it: a failure there is a usage error (exit 2).
+Result<void> check_consent_options(Invocation& inv);
 
 // The --lang value, found before the real parse so that --help and the
 // parser's own messages are already in that language.

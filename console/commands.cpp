@@ -1,10 +1,13 @@
 #include "console/commands.h"
 
+#include <unistd.h>
+
 #include <exception>
 #include <iostream>
 
 #include "common/i18n.h"
 #include "common/text_safety.h"
+#include "console/consent_commands.h"
 #include "console/exit_codes.h"
 #include "console/files.h"
 #include "console/site_session.h"
@@ -110,6 +113,12 @@ int dispatch(const Invocation& inv, Context& ctx) {
       return sites_remove(inv, ctx);
     case Command::kInfo:
       return info(inv, ctx);
+    case Command::kRequest:
+    case Command::kSession:
+    case Command::kExtend:
+    case Command::kJoin:
+    case Command::kClose:
+      return run_consent(inv, ctx);
   }
   return kExitUsage;
 }
@@ -135,6 +144,7 @@ int run_with(const Invocation& inv, Context& ctx) {
 int run(const Invocation& inv) {
   Context ctx{inv.global,          {}, std::cin, std::cout, std::cerr, stdin_is_terminal(),
               stdout_is_terminal()};
+  ctx.err_is_terminal = ::isatty(STDERR_FILENO) == 1;
   return run_with(inv, ctx);
 }
 

@@ -17,6 +17,7 @@ struct Context {
   std::ostream& err;             // errors, prompts and fingerprints, so --json output stays clean
   bool interactive;              // stdin is a terminal: we may ask questions
   bool out_is_terminal = false;  // stdout is a terminal: --json escapes non-ASCII
+  bool err_is_terminal = false;  // stderr is a terminal: progress may redraw its line
 };
 
 }  // namespace rdiag::console

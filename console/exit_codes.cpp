@@ -26,4 +26,16 @@ int exit_code_for(const Error& error, int rpc_code) {
   return refused ? kExitRefused : kExitFailed;
 }
 
+int consent_exit_code(const Error& error, int rpc_code) {
+  switch (rpc_code) {
+    case rpc::kNoGrant:
+    case rpc::kScopeDenied:
+    case rpc::kLimitExceeded:
+    case rpc::kConflict:
+      return kExitRefused;
+    default:
+      return exit_code_for(error, rpc_code);
+  }
+}
+
 }  // namespace rdiag::console

@@ -21,4 +21,9 @@ inline constexpr const char* kReasonAgentInconsistent = "agent_inconsistent";
 // rpc_code: the JSON-RPC error code when the error came from the agent, else 0.
 int exit_code_for(const Error& error, int rpc_code = 0);
 
+// For request, extend, join and close: the agent refusing the ask itself (no
+// grant or a code that does not grant, scope, a limit, a conflicting grant)
+// is "refused" as well; anything else as exit_code_for.
+int consent_exit_code(const Error& error, int rpc_code);
+
 }  // namespace rdiag::console

@@ -65,7 +65,11 @@ Result<Reply> interpret_reply(std::string_view line, std::int64_t id) {
   auto doc = nlohmann::json::parse(line, nullptr, false);
   if (doc.is_discarded() || !doc.is_object()) return malformed();
   auto id_it = doc.find("id");
-  if (id_it == doc.end()) return Reply{};  // a notification: progress, session.state
+  if (id_it == doc.end()) {  // a notification: progress, session.state
+    Reply reply;
+    reply.notification = std::move(doc);
+    return reply;
+  }
   auto error = doc.find("error");
   bool ours = (id_it->is_number_integer() && id_it->get<std::int64_t>() == id) ||
               (id_it->is_null() && error != doc.end());

@@ -41,6 +41,9 @@ struct Reply {
   int code = 0;           // kError: the JSON-RPC error code
   std::string reason;     // kError: error.data.reason (snake_case) or ""
   std::string message;    // kError: error.message, made terminal-safe
+  // kSkip for a notification: the whole object (method, params), untrusted
+  // text; null for every other line.
+  nlohmann::json notification;
 };
 
 // Notifications (no id), blank lines and answers to other ids are kSkip. An

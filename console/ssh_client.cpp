@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <system_error>
@@ -301,7 +302,12 @@ std::optional<Result<nlohmann::json>> SshClient::take_reply(std::string_view lin
   auto reply = interpret_reply(line, id);
   if (!reply) return Result<nlohmann::json>(reply.error());
   if (reply->kind == Reply::Kind::kResult) return Result<nlohmann::json>(std::move(reply->result));
-  if (reply->kind == Reply::Kind::kSkip) return std::nullopt;
+  if (reply->kind == Reply::Kind::kSkip) {
+    if (reply->notification.is_object() && observer_.on_notification) {
+      observer_.on_notification(reply->notification);
+    }
+    return std::nullopt;
+  }
   last_rpc_code_ = reply->code;
   std::string message =
       reply->message.empty() ? tr("console.rpc.error_no_message", reply->code) : reply->message;
@@ -327,11 +333,14 @@ Result<nlohmann::json> SshClient::await_reply(std::int64_t id, std::string_view 
                            std::chrono::duration_cast<std::chrono::seconds>(timeout).count()),
                         "timeout");
     }
-    auto n = read_some(left);
+    // With a clock to redraw, wake up once a second even when nothing comes.
+    auto n = read_some(observer_.on_tick ? std::min(left, kTickInterval) : left);
     if (!n) return n.error();
     if (*n > 0) {
       lines_.append(std::string_view(read_buf_.data(), *n));
       deadline = std::chrono::steady_clock::now() + timeout;
+    } else if (observer_.on_tick) {
+      observer_.on_tick();
     }
   }
 }

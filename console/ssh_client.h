@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -77,6 +78,15 @@ struct AuthAttempts {
   std::vector<std::string> notes;  // keys we could not use, and why
 };
 
+// What a caller may learn while call() waits for its answer: the agent's
+// notification lines (objects without an id: session.state, progress) and,
+// about once a second of silence, that time passes (to redraw a clock).
+struct CallObserver {
+  std::function<void(const nlohmann::json&)> on_notification;  // untrusted text
+  std::function<void()> on_tick;
+};
+constexpr std::chrono::milliseconds kTickInterval{1000};
+
 class SshClient {
  public:
   explicit SshClient(ClientSettings settings);
@@ -92,6 +102,9 @@ class SshClient {
   // with the agent's reason and message; its code is kept in last_rpc_code().
   Result<nlohmann::json> call(std::string_view method, const nlohmann::json& params,
                               std::chrono::milliseconds timeout = kCallTimeout);
+  // Replaces the observer (an empty one stops the callbacks). Callbacks run
+  // inside call() and must not call back into this client.
+  void set_observer(CallObserver observer) { observer_ = std::move(observer); }
   // Appends the presented host key to known_hosts (after the user accepted it).
   Result<void> remember_host_key();
 
@@ -119,6 +132,7 @@ class SshClient {
   std::vector<char> read_buf_;
   std::int64_t next_id_ = 1;
   int last_rpc_code_ = 0;
+  CallObserver observer_;
 };
 
 // Fingerprint and "type base64" line of a libssh public key.

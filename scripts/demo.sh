@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The demo: an rdiag-agent on 127.0.0.1 with a throwaway state dir and a fresh
-# engineer key, a console that adds it as a site, `rdiag info`, a recorded
-# session request, a clean stop, and the customer's records commands.
+# engineer key, a console that adds it as a site, `rdiag info`, a session
+# request that the customer's IT approves with the local admin CLI, the
+# granted session closed with cause and solution, a clean stop, and the
+# customer's records commands.
 # Installs what it needs (Debian 12) and builds first.
 #   scripts/demo.sh            # English
 #   LANG=zh_CN.UTF-8 scripts/demo.sh   # 中文
@@ -43,7 +45,7 @@ printf 'rdiag-name="李伟",rdiag-role="engineer",rdiag-id="E1024" %s\n' \
   "$(cat "$work/engineer_ed25519.pub")" > "$work/etc/engineers"
 cat > "$work/etc/agent.json" <<JSON
 { "state_dir": "$work/state", "engineers_file": "$work/etc/engineers",
-  "allow_from": ["127.0.0.0/8"] }
+  "control_socket": "$work/control.sock", "allow_from": ["127.0.0.0/8"] }
 JSON
 cat "$work/etc/engineers"
 
@@ -63,20 +65,38 @@ step "4. The engineer adds the customer as a site and asks the agent who it is" 
 # --accept-new pins both fingerprints shown above on first contact.
 "$rdiag" --data-dir "$work/console" --key "$work/engineer_ed25519" --accept-new info acme-erp
 
-step "5. The engineer asks for a session (stock OpenSSH client; recorded before it is answered)" "5. 工程师申请会话（使用标准 OpenSSH 客户端；先记录后应答）"
-# The console's own `rdiag request` arrives with the consent flow; any SSH
-# client can speak rdiag-v1: one JSON-RPC request per line.
-printf '%s\n' '{"jsonrpc":"2.0","id":1,"method":"session.request","params":{"ticket":"ERP-2026-1128","reason":"月结过账失败，需要诊断","scopes":["diagnose"],"minutes":60}}' |
-  ssh -F /dev/null -o BatchMode=yes -o StrictHostKeyChecking=yes \
-    -o UserKnownHostsFile="$work/console/known_hosts" -o HostKeyAlias="[127.0.0.1]:$port" \
-    -i "$work/engineer_ed25519" -p "$port" -s engineer@127.0.0.1 rdiag-v1
+console=("$rdiag" --data-dir "$work/console" --key "$work/engineer_ed25519")
+admin=("$agent" --config "$work/etc/agent.json")
 
-step "6. Stop the agent cleanly (SIGTERM)" "6. 正常停止代理（SIGTERM）"
+step "5. The engineer asks for a session and waits for the customer's approval" "5. 工程师申请会话并等待客户批准"
+"${console[@]}" request acme-erp --ticket ERP-2026-1128 --reason "月结过账失败，需要诊断" \
+  --scopes diagnose,shell --minutes 60 > "$work/request.out" 2> "$work/request.err" &
+request_pid=$!
+for _ in $(seq 1 100); do
+  "${admin[@]}" --json requests 2>/dev/null | grep -q '"request_id"' && break; sleep 0.1
+done
+
+step "6. Customer IT sees the request and approves it, narrowed to diagnose for 30 minutes" "6. 客户 IT 查看请求并批准（缩小为 diagnose，30 分钟）"
+"${admin[@]}" requests
+request_id=$("${admin[@]}" --json requests | python3 -c 'import json,sys; print(json.load(sys.stdin)["requests"][0]["request_id"])')
+"${admin[@]}" approve "$request_id" --scopes diagnose --minutes 30
+
+step "7. The engineer's console stops waiting: the session is granted" "7. 工程师控制台结束等待：会话已获授权"
+wait "$request_pid"; echo "rdiag request: exit status $?"
+cat "$work/request.err" "$work/request.out"
+"${console[@]}" session acme-erp
+"${admin[@]}" sessions
+
+step "8. The engineer closes the session with cause and solution (the record is sealed)" "8. 工程师填写原因和解决办法并关闭会话（记录随即封存）"
+"${console[@]}" close acme-erp --cause "归档日志占满磁盘，过账任务写入失败" \
+  --solution "清理归档日志并调整保留策略" --outcome resolved
+
+step "9. Stop the agent cleanly (SIGTERM)" "9. 正常停止代理（SIGTERM）"
 kill -TERM "$agent_pid"; wait "$agent_pid"; echo "exit status: $?"
 agent_pid=""
 echo; echo "---- agent log ----"; cat "$work/agent.log"
 
-step "7. Customer IT reads and verifies the service records" "7. 客户 IT 查看并校验服务记录"
-"$agent" --config "$work/etc/agent.json" records list
-"$agent" --config "$work/etc/agent.json" records verify --all
-"$agent" --config "$work/etc/agent.json" records export --format csv
+step "10. Customer IT reads and verifies the service records" "10. 客户 IT 查看并校验服务记录"
+"${admin[@]}" records list
+"${admin[@]}" records verify --all
+"${admin[@]}" records export --format csv

@@ -384,14 +384,15 @@ std::optional<BootClock::time_point> CodeBook::locked_until(std::string_view fin
 
 // ---- persistence ----------------------------------------------------------
 
-namespace {
-
 std::int64_t boot_ns(BootClock::time_point t) {
   return t.time_since_epoch().count();
 }
+
 BootClock::time_point from_boot_ns(std::int64_t ns) {
   return BootClock::time_point(BootClock::duration(ns));
 }
+
+namespace {
 
 Error bad_field(std::string_view path, const std::string& what) {
   return make_error(tr("consent.code.file.bad_field", path, what), "bad_state");

@@ -53,6 +53,11 @@ struct BootClock {
   static time_point now() noexcept;
 };
 
+// A BootClock time as a count of nanoseconds, for state files (with the
+// boot id they belong to), and back.
+std::int64_t boot_ns(BootClock::time_point t);
+BootClock::time_point from_boot_ns(std::int64_t ns);
+
 inline constexpr std::size_t kCodeChars = 8;
 inline constexpr std::chrono::minutes kCodeLifetime{15};
 inline constexpr std::chrono::minutes kLockoutWindow{10};

@@ -43,24 +43,6 @@ int fail(const std::string& message, int code = kExitFailed) {
 // ---------------------------------------------------------------------------
 // Text for people
 
-// text cut to at most `width` terminal columns, with "…" when cut.
-std::string fit(const std::string& text, std::size_t width) {
-  if (display_width(text) <= width) return text;
-  std::string out;
-  std::size_t used = 0;
-  for (std::size_t i = 0; i < text.size();) {
-    std::size_t n = 1;
-    while (i + n < text.size() && (static_cast<unsigned char>(text[i + n]) & 0xC0U) == 0x80U) ++n;
-    const std::string cp = text.substr(i, n);
-    const std::size_t w = display_width(cp);
-    if (used + w + 1 > width) break;
-    out += cp;
-    used += w;
-    i += n;
-  }
-  return out + "…";
-}
-
 // A record ts in the local time zone ("" stays "").
 std::string local_time(const std::string& ts, bool seconds) {
   auto tp = parse_ts(ts);
@@ -209,8 +191,9 @@ int cmd_list(const AgentConfig& cfg, bool as_json, const std::string& since_text
        i18n::tr("agent.records.col.events"), i18n::tr("agent.records.col.sealed")}};
   for (const auto& r : *rows) {
     const SessionSummary& s = r.summary;
-    table.push_back({s.session_id, state_text(s.state), fit(terminal_safe(s.ticket), kMaxCellWidth),
-                     fit(engineer_text(s), kMaxCellWidth), local_time(s.opened, false),
+    table.push_back({s.session_id, state_text(s.state),
+                     fit_width(terminal_safe(s.ticket), kMaxCellWidth),
+                     fit_width(engineer_text(s), kMaxCellWidth), local_time(s.opened, false),
                      local_time(s.closed, false), std::to_string(s.events), sealed_text(r.file)});
   }
   std::cout << render_table(table);
@@ -249,9 +232,10 @@ std::string details_text(const json& data) {
   for (const auto& [key, value] : data.items()) {
     std::string text = value_text(value);
     // Signatures and hashes are for verifiers; a person sees where they start.
-    if (key == "signature" || key == "covers_hash" || key == "last_hash") text = fit(text, 16);
+    if (key == "signature" || key == "covers_hash" || key == "last_hash")
+      text = fit_width(text, 16);
     if (!out.empty()) out += "  ";
-    out += terminal_safe(key) + "=" + fit(terminal_safe(text), kMaxDetailWidth);
+    out += terminal_safe(key) + "=" + fit_width(terminal_safe(text), kMaxDetailWidth);
   }
   return out;
 }

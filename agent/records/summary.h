@@ -18,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/records/chain.h"
 #include "common/records/event.h"
 #include "common/records/ledger.h"
 #include "common/result.h"
@@ -80,8 +81,8 @@ struct RecordsTotals {
 
 RecordsTotals summarize_totals(const std::vector<SessionSummary>& sessions);
 
-// A record ts (YYYY-MM-DDTHH:MM:SS.mmmZ) as a time point; nullopt if malformed.
-std::optional<std::chrono::system_clock::time_point> parse_ts(std::string_view ts);
+// A record ts as a time point (common/records/chain.h).
+using records::parse_ts;
 
 // The UTC moment a session id names (YYYYMMDD-HHMMSS-xxxx) as a record ts, or "".
 std::string session_id_ts(std::string_view session_id);

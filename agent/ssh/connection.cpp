@@ -9,6 +9,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <ctime>
 #include <memory>
 #include <vector>
@@ -19,6 +21,7 @@
 #include "agent/ssh/monitor_client.h"
 #include "agent/ssh/privsep.h"
 #include "agent/ssh/sandbox.h"
+#include "common/jsonrpc.h"
 
 namespace rdiag::agent {
 namespace {
@@ -44,6 +47,11 @@ constexpr int kMaxChannels = 4;
 // Unsigned probes ("would you accept this key?") do not count as failures in
 // OpenSSH either, but a client may not probe forever.
 constexpr int kMaxProbes = 32;
+// When the grant ends, the notification gets this long to reach the client
+// before every channel closes; the monitor SIGKILLs us 500 ms after it sent
+// the notification, so both together stay well under that.
+constexpr auto kEndGrace = std::chrono::milliseconds(250);
+constexpr int kEndFlushMs = 100;
 
 struct Settings {
   std::size_t max_request_bytes = 1048576;
@@ -55,13 +63,20 @@ struct Settings {
 class Connection {
  public:
   Connection(MonitorClient& monitor, Settings settings)
-      : monitor_(monitor), settings_(std::move(settings)) {}
+      : monitor_(monitor), settings_(std::move(settings)) {
+    monitor_.set_notify_sink([this](const nlohmann::json& n) { on_notify(n); });
+  }
   int serve(ssh_bind bind);
 
  private:
+  using Clock = std::chrono::steady_clock;
+
   int on_auth_pubkey(const char* user, ssh_key pubkey, char state);
   ssh_channel on_channel_open();
   void auth_failed(const std::string& key_b64, const char* why);
+  void on_notify(const nlohmann::json& notification);
+  void pump_channels();
+  bool end_now();
   void loop();
 
   MonitorClient& monitor_;
@@ -69,7 +84,10 @@ class Connection {
   SessionPtr session_{ssh_new()};
   ssh_server_callbacks_struct server_cb_{};
   std::vector<std::unique_ptr<Channel>> channels_;
+  std::size_t next_first_ = 0;  // whose turn it is to reach the monitor first
   bool authenticated_ = false;
+  bool ending_ = false;  // the monitor said the grant ended: close and leave
+  Clock::time_point end_by_{};
   int failures_ = 0;
   int probes_ = 0;
 };
@@ -109,7 +127,7 @@ int Connection::on_auth_pubkey(const char* user, ssh_key pubkey, char state) {
 }
 
 ssh_channel Connection::on_channel_open() {
-  if (!authenticated_ || channels_.size() >= kMaxChannels) return nullptr;
+  if (!authenticated_ || ending_ || channels_.size() >= kMaxChannels) return nullptr;
   auto ch = std::make_unique<Channel>(session_.get(), monitor_, settings_.max_request_bytes);
   ssh_channel handle = ch->handle();
   if (handle != nullptr) channels_.push_back(std::move(ch));
@@ -196,23 +214,61 @@ int Connection::serve(ssh_bind bind) {
   return 0;
 }
 
+// A notification goes to every rdiag-v1 channel; "end" means the grant this
+// connection used is over (revoked, expired, closed): say so, then leave.
+void Connection::on_notify(const nlohmann::json& notification) {
+  const std::string line = rpc::notification_line(notification["method"].get<std::string>(),
+                                                  notification.value("params", nlohmann::json()));
+  for (auto& ch : channels_) ch->notify(line);
+  if (!notification.value("end", false) || ending_) return;
+  ending_ = true;
+  end_by_ = Clock::now() + kEndGrace;
+  for (auto& ch : channels_) ch->stop_requests();
+}
+
+// By index, in turns: finishing a channel can flush, which handles packets and
+// may open a channel (push_back) under our feet; and whoever went first last
+// time goes last now, so one busy channel cannot keep the monitor to itself.
+void Connection::pump_channels() {
+  const std::size_t n = channels_.size();
+  for (std::size_t k = 0; k < n; ++k) channels_[(next_first_ + k) % n]->pump();
+  next_first_ = n == 0 ? 0 : (next_first_ + 1) % n;
+}
+
+// After an "end" notification: true once every channel is closed, when the
+// notification went out everywhere or the grace ran out.
+bool Connection::end_now() {
+  const bool flushed = std::all_of(channels_.begin(), channels_.end(),
+                                   [](const auto& ch) { return ch->output_flushed(); });
+  if (!flushed && Clock::now() < end_by_) return false;
+  // By index: closing flushes, and a flush may add a channel (see pump_channels).
+  // NOLINTNEXTLINE(modernize-loop-convert)
+  for (std::size_t i = 0; i < channels_.size(); ++i) channels_[i]->close_now();
+  (void)ssh_blocking_flush(session_.get(), kEndFlushMs);
+  return true;
+}
+
 void Connection::loop() {
   EventPtr event(ssh_event_new());
   ssh_event_add_session(event.get(), session_.get());
-  // The monitor never speaks first after init: anything readable there
-  // (data or hang-up) means it wants us gone.
-  bool monitor_gone = false;
+  // The monitor speaks when an answer is ready or a notification is due;
+  // on_readable takes whole frames and ends the process on a hang-up.
   ssh_event_add_fd(
       event.get(), monitor_.fd(), POLLIN,
       [](socket_t, int, void* ud) noexcept -> int {
-        *static_cast<bool*>(ud) = true;
+        try {
+          static_cast<MonitorClient*>(ud)->on_readable();
+        } catch (...) {
+          ::_exit(70);  // a frame half handled: nothing here can be trusted now
+        }
         return 0;
       },
-      &monitor_gone);
+      &monitor_);
   ssh_set_blocking(session_.get(), 0);
-  while (!monitor_gone) {
-    if (ssh_event_dopoll(event.get(), 200) == SSH_ERROR) break;
-    for (auto& ch : channels_) ch->pump();
+  for (;;) {
+    if (ssh_event_dopoll(event.get(), ending_ ? 20 : 200) == SSH_ERROR) break;
+    pump_channels();
+    if (ending_ && end_now()) break;
     std::erase_if(channels_, [](const auto& ch) { return ch->finished(); });
     if ((ssh_get_status(session_.get()) & (SSH_CLOSED | SSH_CLOSED_ERROR)) != 0) break;
     if (failures_ >= settings_.max_auth_tries) break;

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -69,5 +70,8 @@ void for_each_line(std::string_view text, F&& f) {
 // YYYY-MM-DDTHH:MM:SS.mmmZ in UTC, milliseconds truncated (not rounded, so a
 // timestamp never lies in the future of the moment it describes).
 std::string format_ts(std::chrono::system_clock::time_point tp);
+// A ts (YYYY-MM-DDTHH:MM:SS.mmmZ, a real UTC date and time) as a time
+// point; nullopt if malformed.
+std::optional<std::chrono::system_clock::time_point> parse_ts(std::string_view ts);
 
 }  // namespace rdiag::records

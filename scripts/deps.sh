@@ -32,3 +32,10 @@ if ! getent passwd rdiag-net >/dev/null; then
   echo "deps: creating system account rdiag-net"
   $SUDO useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin rdiag-net
 fi
+
+# notify_command (and later the collectors) run as this account when the
+# agent runs as root; without it they do not run at all.
+if ! getent passwd rdiag >/dev/null; then
+  echo "deps: creating system account rdiag"
+  $SUDO useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin rdiag
+fi

@@ -470,6 +470,73 @@ TEST_F(Consent, OneTimeCodesGrantOnceAndLockOutGuessers) {
   EXPECT_EQ(rejected.exit_code, 0) << rejected.out << rejected.err;
 }
 
+TEST_F(Consent, APolicyRuleApprovesWhatItCoversAndNothingElse) {
+  start({{"policy",
+          {{"auto_approve",
+            {{{"name", "always-diagnose"},
+              {"scopes", {"diagnose"}},
+              {"days", "Mon-Sun"},
+              {"hours", "00:00-24:00"},
+              {"roles", {"engineer"}}}}}}}});
+  RpcClient a;
+  connect(a, alice_);
+  json ok = call(a, "session.request", params({"diagnose"}, 30));
+  ASSERT_TRUE(ok.contains("result")) << ok.dump();
+  EXPECT_EQ(ok["result"]["state"], "approved");
+  EXPECT_EQ(ok["result"]["approved_by"], "policy:always-diagnose");
+  const std::string sid = ok["result"]["request_id"];
+  const json approved = of_type(events(events_path(sid)), "request.approved").at(0);
+  EXPECT_EQ(approved["actor"], "policy:always-diagnose");
+  // Bob is a senior (not in the rule's roles), and shell is not in its scopes.
+  RpcClient b;
+  connect(b, bob_);
+  json senior = call(b, "session.request", params({"diagnose"}, 30));
+  EXPECT_EQ(senior["result"]["state"], "pending") << senior.dump();
+  ASSERT_EQ(admin({"deny", senior["result"]["request_id"], "--reason", "x"}).exit_code, 0);
+  ASSERT_EQ(admin({"revoke", sid}).exit_code, 0);
+  RpcClient again;
+  connect(again, alice_);
+  json shell = call(again, "session.request", params({"diagnose", "shell"}, 30));
+  EXPECT_EQ(shell["result"]["state"], "pending") << shell.dump();
+}
+
+TEST_F(Consent, NotifyCommandRunsPerRequestAndItsFailureIsRecorded) {
+  // The command runs as the rdiag account (scripts/deps.sh makes it): it
+  // writes into a folder anyone may write.
+  const std::string box = dir_ / "notify";
+  fs::create_directory(box);
+  ::chmod(box.c_str(), 0777);
+  const std::string out = box + "/notified.txt";
+  const std::string script = dir_ / "notify.sh";
+  // Appends its arguments, one a line; fails for tickets starting with FAIL.
+  write_file(script,
+             "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\" >> " + out +
+                 "; done\ncase \"$2\" in FAIL*) echo 'mail server down' >&2; exit 3;; esac\n",
+             0755);
+  ::chmod(dir_.path().c_str(), 0755);
+  start({{"notify_command", {script, "{request_id}", "{ticket}", "{engineer}"}}});
+  RpcClient c;
+  connect(c, alice_);
+  const std::string id = request(c);
+  ASSERT_TRUE(wait_until([&] { return fs::exists(out); }, milliseconds(5000))) << agent_.log();
+  ASSERT_TRUE(wait_until([&] { return read_file(out).find("李伟") != std::string::npos; },
+                         milliseconds(2000)));
+  EXPECT_EQ(read_file(out), id + "\nINC-20261128/7\n李伟\n");
+  ASSERT_EQ(admin({"deny", id, "--reason", "x"}).exit_code, 0);
+  json failing = params();
+  failing["ticket"] = "FAIL-1";
+  const std::string bad = request(c, failing);
+  ASSERT_TRUE(
+      wait_until([&] { return !of_type(events(events_path(bad)), "notify.failed").empty(); },
+                 milliseconds(5000)))
+      << read_file(events_path(bad)) << agent_.log();
+  const json failed = of_type(events(events_path(bad)), "notify.failed").at(0);
+  EXPECT_NE(failed["data"]["why"].get<std::string>().find("mail server down"), std::string::npos)
+      << failed.dump();
+  json status = call(c, "session.status");
+  EXPECT_EQ(status["result"]["requests"].size(), 1U) << "the request waits on: " << status.dump();
+}
+
 TEST_F(Consent, OnePendingRequestPerKey) {
   start();
   RpcClient c;

@@ -21,14 +21,14 @@ constexpr Entry kCatalog[] = {
 #include "common/catalog/common.inc"
 #include "common/catalog/consent.inc"
 #include "common/catalog/console.inc"
+#include "common/catalog/console_consent.inc"
+#include "common/catalog/control.inc"
+#include "common/catalog/door.inc"
+#include "common/catalog/flow.inc"
+#include "common/catalog/notify.inc"
 #include "common/catalog/records.inc"
 #include "common/catalog/rpc.inc"
 #include "common/catalog/store.inc"
-#include "common/catalog/control.inc"
-#include "common/catalog/door.inc"
-#include "common/catalog/notify.inc"
-#include "common/catalog/console_consent.inc"
-#include "common/catalog/flow.inc"
 };
 
 std::atomic<Lang> g_lang{Lang::kEn};

@@ -11,8 +11,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <nlohmann/json.hpp>
-#include <string>
 #include <span>
+#include <string>
 #include <string_view>
 
 #include "common/result.h"

@@ -65,6 +65,9 @@ struct Who {
 class ControlServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    // A request without "lang" gets the process's language: pin it, whatever
+    // test ran before.
+    i18n::set_lang(i18n::Lang::kEn);
     ASSERT_FALSE(dir_.path().empty());
     path_ = dir_.path() + "/run/control.sock";
   }

@@ -135,19 +135,11 @@ Result<PsiLine> parse_psi_line(const std::vector<std::string_view>& words, std::
 
 Result<CpuInfo> parse_cpuinfo(std::string_view text) {
   CpuScan scan;
-  std::string_view rest = text;
-  std::string_view raw;
-  for (int line_no = 1; next_line(rest, raw); ++line_no) {
-    const std::string_view line = trim(raw);
-    if (line.empty()) continue;
-    const auto colon = line.find(':');
-    if (colon == std::string_view::npos) {
-      return make_error(tr("agent.collect.bad_line", kCpuinfo, line_no, line, "KEY: VALUE"),
-                        "malformed");
-    }
-    auto ok = take(scan, trim(line.substr(0, colon)), trim(line.substr(colon + 1)), line_no);
-    if (!ok) return ok.error();
-  }
+  auto lines = for_each_colon_line(text, kCpuinfo, "KEY: VALUE",
+                                   [&](int line_no, std::string_view key, std::string_view value) {
+                                     return take(scan, key, value, line_no);
+                                   });
+  if (!lines) return lines.error();
   if (scan.info.logical_cpus == 0) {
     const char* id = trim(text).empty() ? "agent.collect.empty" : "agent.collect.missing";
     return make_error(tr(id, kCpuinfo, "processor"), "malformed");

@@ -61,28 +61,21 @@ Result<std::uint64_t> meminfo_value(const MemField& field, std::string_view valu
 Result<MemInfo> parse_meminfo(std::string_view text) {
   MemInfo mem;
   std::optional<std::uint64_t> total;
-  std::string_view rest = text;
-  std::string_view raw;
-  for (int line_no = 1; next_line(rest, raw); ++line_no) {
-    const std::string_view line = trim(raw);
-    if (line.empty()) continue;
-    const auto colon = line.find(':');
-    if (colon == std::string_view::npos) {
-      return make_error(tr("agent.collect.bad_line", kMeminfo, line_no, line, "Key: N kB"),
-                        "malformed");
-    }
-    const std::string_view key = line.substr(0, colon);
-    const std::string_view value = trim(line.substr(colon + 1));
-    if (value.empty()) {
-      return make_error(tr("agent.collect.no_number", kMeminfo, line_no, key), "malformed");
-    }
-    for (const MemField& field : kMemFields) {
-      if (field.key != key) continue;
-      auto v = meminfo_value(field, value, line_no);
-      if (!v) return v.error();
-      (field.slot == nullptr ? total : mem.*field.slot) = *v;
-    }
-  }
+  auto lines = for_each_colon_line(
+      text, kMeminfo, "Key: N kB",
+      [&](int line_no, std::string_view key, std::string_view value) -> Result<void> {
+        if (value.empty()) {
+          return make_error(tr("agent.collect.no_number", kMeminfo, line_no, key), "malformed");
+        }
+        for (const MemField& field : kMemFields) {
+          if (field.key != key) continue;
+          auto v = meminfo_value(field, value, line_no);
+          if (!v) return v.error();
+          (field.slot == nullptr ? total : mem.*field.slot) = *v;
+        }
+        return {};
+      });
+  if (!lines) return lines.error();
   if (!total) {
     const char* id = trim(text).empty() ? "agent.collect.empty" : "agent.collect.missing";
     return make_error(tr(id, kMeminfo, "MemTotal"), "malformed");

@@ -2,6 +2,8 @@
 
 #include <charconv>
 
+#include "common/i18n.h"
+
 namespace rdiag::agent::collect {
 
 std::string_view trim(std::string_view s) {
@@ -33,6 +35,25 @@ std::optional<std::uint64_t> to_u64(std::string_view s, int base) {
   const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), n, base);
   if (s.empty() || ec != std::errc() || end != s.data() + s.size()) return {};
   return n;
+}
+
+Result<void> for_each_colon_line(std::string_view text, std::string_view path,
+                                 std::string_view shape, const ColonLineFn& f) {
+  std::string_view rest = text;
+  std::string_view raw;
+  for (int line_no = 1; next_line(rest, raw); ++line_no) {
+    const std::string_view line = trim(raw);
+    if (line.empty()) continue;
+    const auto colon = line.find(':');
+    if (colon == std::string_view::npos) {
+      return make_error(i18n::tr("agent.collect.bad_line", path, line_no, line, shape),
+                        "malformed");
+    }
+    if (auto r = f(line_no, trim(line.substr(0, colon)), trim(line.substr(colon + 1))); !r) {
+      return r;
+    }
+  }
+  return {};
 }
 
 }  // namespace rdiag::agent::collect

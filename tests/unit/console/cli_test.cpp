@@ -5,22 +5,12 @@
 #include <sstream>
 
 #include "common/i18n.h"
+#include "tests/unit/console/parse_helper.h"
 
 namespace rdiag::console {
 namespace {
 
-struct Parsed {
-  ParseOutcome outcome;
-  std::string out;
-  std::string err;
-};
-
-Parsed parse(const std::vector<std::string>& args) {
-  std::ostringstream out;
-  std::ostringstream err;
-  auto outcome = parse_command_line(args, out, err);
-  return {std::move(outcome), out.str(), err.str()};
-}
+using test::parse;
 
 TEST(Cli, SitesAddWithTags) {
   auto p = parse({"sites", "add", "erp01", "10.0.0.5:2200", "--tag", "prod", "--tag", "华东"});

@@ -14,24 +14,14 @@
 #include "console/consent_commands.h"
 #include "console/exit_codes.h"
 #include "console/rpc_reply.h"
+#include "tests/unit/console/parse_helper.h"
 
 namespace rdiag::console {
 namespace {
 
 using nlohmann::json;
 
-struct Parsed {
-  ParseOutcome outcome;
-  std::string out;
-  std::string err;
-};
-
-Parsed parse(const std::vector<std::string>& args) {
-  std::ostringstream out;
-  std::ostringstream err;
-  auto outcome = parse_command_line(args, out, err);
-  return {std::move(outcome), out.str(), err.str()};
-}
+using test::parse;
 
 std::vector<std::string> request_args(std::vector<std::string> extra = {}) {
   std::vector<std::string> args = {"request",   "erp01",     "--ticket", "INC-2041",

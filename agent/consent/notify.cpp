@@ -2,9 +2,7 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
-#include <grp.h>
 #include <linux/close_range.h>
-#include <pwd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,6 +15,7 @@
 #include <cstring>
 #include <utility>
 
+#include "agent/run_as.h"
 #include "common/fs.h"
 #include "common/i18n.h"
 #include "common/text_safety.h"
@@ -61,12 +60,6 @@ enum class Stage : int { kDescriptors = 1, kAccount = 2, kExec = 3 };
 struct ChildFailure {
   Stage stage;
   int err;
-};
-
-struct Account {
-  uid_t uid = 0;
-  gid_t gid = 0;
-  std::vector<gid_t> groups;
 };
 
 bool is_identifier(std::string_view s) {
@@ -152,32 +145,6 @@ Result<void> check_element(const std::string& file, std::size_t index, const std
   return {};
 }
 
-// As root: the account to run as and its groups, looked up before fork (NSS
-// is not async-signal-safe) and for every run, so an account created after
-// the agent started counts at once.
-Result<Account> lookup_account(const std::string& name) {
-  struct passwd pw {};
-  struct passwd* found = nullptr;
-  std::vector<char> buf(16384);
-  if (::getpwnam_r(name.c_str(), &pw, buf.data(), buf.size(), &found) != 0 || found == nullptr) {
-    return make_error(tr("consent.notify.no_account", name), "no_account");
-  }
-  if (pw.pw_uid == 0) return make_error(tr("consent.notify.root_account", name), "root_account");
-  Account a{pw.pw_uid, pw.pw_gid, {}};
-  int n = 32;
-  for (int tries = 0; tries < 8; ++tries) {
-    a.groups.resize(static_cast<std::size_t>(n));
-    int got = n;
-    if (::getgrouplist(name.c_str(), pw.pw_gid, a.groups.data(), &got) >= 0) {
-      a.groups.resize(static_cast<std::size_t>(got));
-      return a;
-    }
-    n = got > n ? got : n * 2;
-  }
-  a.groups.assign(1, pw.pw_gid);  // a user in thousands of groups: its own group only
-  return a;
-}
-
 Result<std::array<Fd, 2>> make_pipe() {
   int p[2];
   if (::pipe2(p, O_CLOEXEC) != 0) {
@@ -225,8 +192,8 @@ void child_signals() noexcept {
 }
 
 // Between fork and exec: async-signal-safe calls only, nothing allocated.
-[[noreturn]] void exec_child(char* const* argv, char* const* envp, const Account* account,
-                             int err_w, int status_w) noexcept {
+[[noreturn]] void exec_child(char* const* argv, char* const* envp, const RunAs* account, int err_w,
+                             int status_w) noexcept {
   ::setpgid(0, 0);
   const int report = ::fcntl(status_w, F_DUPFD_CLOEXEC, 3);
   child_signals();
@@ -238,17 +205,7 @@ void child_signals() noexcept {
   if (n < 0 || e < 0 || ::dup2(n, 0) < 0 || ::dup2(n, 1) < 0 || ::dup2(e, 2) < 0) {
     child_fail(report, Stage::kDescriptors);
   }
-  if (account != nullptr) {
-    if (::setgroups(account->groups.size(), account->groups.data()) != 0 ||
-        ::setresgid(account->gid, account->gid, account->gid) != 0 ||
-        ::setresuid(account->uid, account->uid, account->uid) != 0) {
-      child_fail(report, Stage::kAccount);
-    }
-    if (::setuid(0) == 0) {  // as OpenSSH's permanently_set_uid: root must be gone for good
-      errno = EPERM;
-      child_fail(report, Stage::kAccount);
-    }
-  }
+  if (account != nullptr && !become(*account)) child_fail(report, Stage::kAccount);
   if (::chdir("/") != 0) child_fail(report, Stage::kDescriptors);
   // Boost and others may have left descriptors without CLOEXEC: none of ours
   // reaches the command.
@@ -425,9 +382,10 @@ Result<void> Notifier::start(const std::map<std::string, std::string>& values, s
     refuse(std::move(tag), tr("consent.notify.too_many", kMaxNotifyRuns));
     return {};
   }
-  std::optional<Account> account;
+  std::optional<RunAs> account;
   if (::geteuid() == 0) {
-    auto a = lookup_account(options_.account);
+    auto a =
+        lookup_run_as(options_.account, "consent.notify.no_account", "consent.notify.root_account");
     if (!a) {
       refuse(std::move(tag), a.error().message);
       return {};

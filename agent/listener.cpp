@@ -350,6 +350,8 @@ int Listener::run() {
     const short accepting = Clock::now() >= accept_resume_ ? POLLIN : 0;
     fds.assign({{listen_fd_, accepting, 0}, {signal_fd_, POLLIN, 0}});
     const std::size_t control_count = control_ != nullptr ? control_->add_poll_fds(fds) : 0;
+    const std::size_t first_job = fds.size();
+    const std::size_t job_count = monitor_.jobs().add_poll_fds(fds);
     const std::size_t first_conn = fds.size();
     owners.assign(first_conn, -1);
     for (auto& [pid, c] : conns_) {
@@ -364,6 +366,10 @@ int Listener::run() {
     if ((fds[1].revents & POLLIN) != 0 && handle_signal()) break;
     if ((fds[0].revents & POLLIN) != 0) accept_ready();
     if (control_count > 0) serve_control(fds, 2, control_count);
+    if (job_count > 0) {
+      monitor_.jobs().on_poll(fds, first_job, job_count);
+      monitor_.deliver_jobs();
+    }
     for (std::size_t i = first_conn; i < fds.size(); ++i) {
       if (fds[i].revents == 0) continue;
       auto it = conns_.find(owners[i]);

@@ -90,8 +90,8 @@ const Engineer* Monitor::allowed_engineer(const std::string& key_b64, const IpAd
 
 std::optional<std::string> Monitor::answer(ConnState& conn, const MonMessage& msg) {
   const bool preauth = conn.phase == ConnState::Phase::kPreauth;
-  // A process waiting for its session.wait answer has nothing to ask.
-  if (conn.waiting) return std::nullopt;
+  // A process waiting for its session.wait or worker answer has nothing to ask.
+  if (conn.waiting || conn.job) return std::nullopt;
   switch (static_cast<MonType>(msg.type)) {
     case MonType::kKeyAllowed:
       if (preauth) return answer_key_allowed(conn, msg.body);
@@ -265,6 +265,19 @@ std::optional<std::string> Monitor::answer_call(ConnState& conn, const nlohmann:
     try {
       answer = call_method(RpcContext{store_, config_, consent_},
                            RpcCaller{*conn.engineer, conn.peer_text}, name, params);
+      if (answer.contains("worker")) {
+        auto started = jobs_.start(answer["worker"]);
+        if (started) {
+          // Answered by deliver_jobs() once the worker is done.
+          conn.job = *started;
+          conn.job_method = name;
+          job_conns_[*started] = conn.pid;
+          return std::string();
+        }
+        answer =
+            finish_worker_call(RpcContext{store_, config_, consent_},
+                               RpcCaller{*conn.engineer, conn.peer_text}, name, started.error());
+      }
     } catch (const std::exception& e) {
       log_error("agent.rpc.call_failed", name, e.what());
       answer = {{"error",
@@ -352,12 +365,54 @@ void Monitor::deliver() {
 }
 
 void Monitor::sweep() {
+  jobs_.sweep();
+  deliver_jobs();
   if (consent_ == nullptr) return;
   consent_->sweep();
   deliver();
 }
 
+ConnState* Monitor::job_conn(std::uint64_t id) {
+  auto it = job_conns_.find(id);
+  if (it == job_conns_.end()) return nullptr;
+  auto conn = authed_.find(it->second);
+  if (conn == authed_.end() || conn->second->doomed) return nullptr;
+  return conn->second;
+}
+
+void Monitor::deliver_jobs() {
+  for (auto& p : jobs_.take_progress()) {
+    ConnState* conn = job_conn(p.id);
+    if (conn == nullptr) continue;
+    conn->out += encode_frame(static_cast<std::uint8_t>(MonType::kNotify),
+                              {{"method", "progress"}, {"params", std::move(p.progress)}});
+  }
+  for (auto& d : jobs_.take_done()) {
+    ConnState* conn = job_conn(d.id);
+    job_conns_.erase(d.id);
+    if (conn == nullptr || !conn->engineer) continue;
+    conn->job.reset();
+    nlohmann::json answer;
+    try {
+      answer = finish_worker_call(RpcContext{store_, config_, consent_},
+                                  RpcCaller{*conn->engineer, conn->peer_text}, conn->job_method,
+                                  d.result);
+    } catch (const std::exception& e) {
+      log_error("agent.rpc.call_failed", conn->job_method, e.what());
+      answer = {{"error",
+                 {{"code", rpc::kInternalError},
+                  {"reason", "internal_error"},
+                  {"message", i18n::tr("agent.rpc.internal_error")}}}};
+    }
+    conn->out += answer_frame(MonType::kCall, answer);
+  }
+}
+
 void Monitor::forget(const ConnState& conn) {
+  if (conn.job) {
+    jobs_.cancel(*conn.job);
+    job_conns_.erase(*conn.job);
+  }
   if (authed_.erase(conn.pid) == 0) return;
   if (consent_ != nullptr && conn.engineer) {
     consent_->disconnected(conn.engineer->fingerprint, conn.peer_text);

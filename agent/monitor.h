@@ -16,6 +16,7 @@
 #include "agent/agent_info.h"
 #include "agent/keys.h"
 #include "agent/monitor_proto.h"
+#include "agent/worker/jobs.h"
 #include "common/config.h"
 #include "common/engineers.h"
 #include "common/netaddr.h"
@@ -44,6 +45,10 @@ struct ConnState {
   bool waiting = false;
   std::string wait_request;
   std::chrono::steady_clock::time_point wait_deadline;
+  // A call running in the collector worker (diag.run, ...): answered when
+  // the job ends; the process sends nothing meanwhile.
+  std::optional<std::uint64_t> job;
+  std::string job_method;
   // Set when the grant this connection used ended: the process was told to
   // go and is killed at this time if it has not.
   std::optional<std::chrono::steady_clock::time_point> end_by;
@@ -94,6 +99,12 @@ class Monitor {
 
   const AgentConfig& config() const { return config_; }
 
+  // The collector worker jobs, polled by the listener beside the connections.
+  Jobs& jobs() { return jobs_; }
+  // Passes the jobs' progress to their connections and answers the calls
+  // whose job ended; the listener calls it after every poll.
+  void deliver_jobs();
+
  private:
   std::optional<std::string> answer_key_allowed(ConnState& conn, const nlohmann::json& body);
   std::optional<std::string> answer_auth_failed(ConnState& conn, const nlohmann::json& body);
@@ -106,6 +117,8 @@ class Monitor {
   // Sends the consent flow's notices to the connections concerned and
   // answers the waits whose request was decided or whose time is up.
   void deliver();
+  // The authenticated, live connection waiting for job `id`, or null.
+  ConnState* job_conn(std::uint64_t id);
   // An auth.failed ledger line; a failure to write it is logged, not fatal
   // (the authentication is refused either way).
   void record_auth_failure(const ConnState& conn, const std::string& fingerprint,
@@ -122,6 +135,8 @@ class Monitor {
   nlohmann::json info_base_;  // agent.info without the caller
   Store* store_;
   consent::Consent* consent_;
+  Jobs jobs_;
+  std::map<std::uint64_t, pid_t> job_conns_;  // job id -> the connection waiting for it
   // Authenticated connections by process id (owned by the listener).
   std::map<pid_t, ConnState*> authed_;
   // auth.failed ledger lines: at most kAuthLinesPerWindow per window, the

@@ -10,6 +10,7 @@
 #include "agent/consent/consent.h"
 #include "agent/log.h"
 #include "agent/records/store.h"
+#include "agent/rpc_diag.h"
 #include "agent/rpc_params.h"
 #include "common/fs.h"
 #include "common/jsonrpc.h"
@@ -242,8 +243,8 @@ constexpr std::array<Method, 16> kMethods = {{
     {"session.join", "", &session_join},
     {"session.close", "grant", &session_close},
     {"record.get", "", &record_get},
-    {"diag.run", "diagnose", &not_built},
-    {"report.get", "diagnose", &not_built},
+    {"diag.run", "diagnose", &diag_run},
+    {"report.get", "diagnose", &report_get},
     {"logs.scan", "diagnose", &not_built},
     {"logs.tail", "diagnose", &not_built},
     {"bundle.create", "diagnose", &not_built},
@@ -326,6 +327,12 @@ json call_method(const RpcContext& ctx, const RpcCaller& caller, std::string_vie
   }
   return fail(rpc::kMethodNotFound, "method_not_found",
               i18n::tr("agent.rpc.method_not_found_named", echoed(method)));
+}
+
+json finish_worker_call(const RpcContext& ctx, const RpcCaller& caller, std::string_view method,
+                        const Result<json>& outcome) {
+  if (method == "diag.run") return finish_diag_run(ctx, caller, outcome);
+  return fail(rpc::kInternalError, "internal_error", i18n::tr("agent.rpc.internal_error"));
 }
 
 }  // namespace rdiag::agent

@@ -18,6 +18,7 @@
 
 #include "common/config.h"
 #include "common/engineers.h"
+#include "common/result.h"
 
 namespace rdiag::agent {
 
@@ -44,6 +45,13 @@ struct RpcContext {
 // -32003, -32004); unknown methods get -32601 method_not_found.
 nlohmann::json call_method(const RpcContext& ctx, const RpcCaller& caller, std::string_view method,
                            const nlohmann::json& params);
+
+// A method whose work runs in the collector worker answers {"worker": job}
+// from call_method (after its checks); the monitor runs the job
+// (agent/worker/jobs.h) and, when it ends, this turns its outcome into the
+// answer body, recording what the method records.
+nlohmann::json finish_worker_call(const RpcContext& ctx, const RpcCaller& caller,
+                                  std::string_view method, const Result<nlohmann::json>& outcome);
 
 // session.request params after validation (DESIGN.md "Requests, grants,
 // approval"). Exposed so the rules can be tested without a store.

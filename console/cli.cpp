@@ -80,6 +80,7 @@ struct Subcommands {
   CLI::App* extend = nullptr;
   CLI::App* join = nullptr;
   CLI::App* close = nullptr;
+  CLI::App* diag = nullptr;
 };
 
 // One value per option (allow_extra_args false), so that an option before
@@ -146,6 +147,12 @@ Subcommands add_subcommands(CLI::App& app, Invocation& inv) {
       ->type_name("");
   s.info = site_command(app, "info", "console.cli.cmd.info", inv);
   add_consent_commands(app, inv, s);
+  s.diag = site_command(app, "diag", "console.cli.cmd.diag", inv);
+  s.diag->add_option("--collectors", inv.diag.collectors, tr("console.cli.opt.collectors"))
+      ->type_name("a,b")
+      ->delimiter(',')
+      ->allow_extra_args(false);
+  value_option(s.diag, "--since", inv.diag.since, "console.cli.opt.since", "D");
   return s;
 }
 
@@ -155,6 +162,7 @@ Command chosen(const Subcommands& s) {
       {s.info, Command::kInfo},       {s.request, Command::kRequest},
       {s.session, Command::kSession}, {s.extend, Command::kExtend},
       {s.join, Command::kJoin},       {s.close, Command::kClose},
+      {s.diag, Command::kDiag},
   };
   for (const auto& [app, command] : table) {
     if (app->parsed()) return command;

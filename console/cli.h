@@ -29,6 +29,7 @@ enum class Command {
   kExtend,
   kJoin,
   kClose,
+  kDiag,
 };
 
 // The options of request, extend, join and close, as typed; the parser then
@@ -47,6 +48,12 @@ struct ConsentOptions {
   std::string outcome;
 };
 
+// diag: what to run (names checked by the agent, which knows its collectors).
+struct DiagOptions {
+  std::vector<std::string> collectors;  // --collectors a,b; empty = all
+  std::string since;                    // --since D: a duration or an RFC 3339 time
+};
+
 struct Invocation {
   GlobalOptions global;
   Command command = Command::kSitesList;
@@ -54,6 +61,7 @@ struct Invocation {
   std::string address;  // HOST[:PORT] of sites add
   std::vector<std::string> tags;
   ConsentOptions consent;
+  DiagOptions diag;
 };
 
 struct ParseOutcome {

@@ -8,6 +8,7 @@
 #include "common/i18n.h"
 #include "common/text_safety.h"
 #include "console/consent_commands.h"
+#include "console/diag_commands.h"
 #include "console/exit_codes.h"
 #include "console/files.h"
 #include "console/site_session.h"
@@ -119,6 +120,8 @@ int dispatch(const Invocation& inv, Context& ctx) {
     case Command::kJoin:
     case Command::kClose:
       return run_consent(inv, ctx);
+    case Command::kDiag:
+      return run_diag(inv, ctx);
   }
   return kExitUsage;
 }

@@ -1,0 +1,265 @@
+#include "agent/worker/jobs.h"
+
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <optional>
+#include <utility>
+
+#include "agent/log.h"
+#include "agent/run_as.h"
+#include "common/fs.h"
+#include "common/i18n.h"
+
+namespace rdiag::agent {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using nlohmann::json;
+
+constexpr int kWorkerFd = 3;
+constexpr std::size_t kMaxJobBytes = std::size_t{256} << 10;
+constexpr std::size_t kReadChunk = std::size_t{64} << 10;
+
+// Between fork and exec: async-signal-safe calls only. Descriptor 3 is the
+// socket, 0 and 1 are /dev/null, 2 stays the agent's log.
+[[noreturn]] void exec_worker(int sock, const RunAs* account, char* const* envp) noexcept {
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  ::setpgid(0, 0);
+  const int s = ::fcntl(sock, F_DUPFD_CLOEXEC, 10);
+  const int null_fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+  const int n = null_fd < 0 ? -1 : ::fcntl(null_fd, F_DUPFD_CLOEXEC, 10);
+  if (s < 0 || n < 0 || ::dup2(n, 0) < 0 || ::dup2(n, 1) < 0 || ::dup2(s, kWorkerFd) < 0) {
+    ::_exit(71);
+  }
+  // Whatever whoever started the agent left open does not reach the worker.
+  if (::close_range(kWorkerFd + 1, ~0U, 0) != 0) ::_exit(71);
+  if (account != nullptr && !become(*account)) ::_exit(72);
+  if (::chdir("/") != 0) ::_exit(71);
+  char arg0[] = "rdiag-agent";
+  char arg1[] = "worker";
+  char* argv[] = {arg0, arg1, nullptr};
+  ::execve("/proc/self/exe", argv, envp);
+  ::_exit(71);
+}
+
+std::vector<std::string> worker_env() {
+  std::vector<std::string> env{"PATH=/usr/local/bin:/usr/bin:/bin"};
+  // The sanitizer preset's options, so a worker under ASan reports as the agent does.
+  for (const char* var : {"LANG", "LC_ALL", "ASAN_OPTIONS", "UBSAN_OPTIONS"}) {
+    const char* v = std::getenv(var);  // NOLINT(concurrency-mt-unsafe): one thread
+    if (v != nullptr) env.push_back(std::string(var) + "=" + v);
+  }
+  return env;
+}
+
+Result<void> send_all(int fd, const std::string& bytes) {
+  std::size_t off = 0;
+  while (off < bytes.size()) {
+    const ssize_t n = ::send(fd, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return make_error(i18n::tr("agent.worker.send_failed", errno_text(errno)));
+    off += static_cast<std::size_t>(n);
+  }
+  return {};
+}
+
+Error worker_error(const std::string& reason, std::string message) {
+  return make_error(std::move(message), reason);
+}
+
+}  // namespace
+
+struct Jobs::Job {
+  pid_t pid = -1;
+  int fd = -1;
+  Clock::time_point deadline;
+  std::string in;  // bytes read, not yet split into lines
+  std::size_t total = 0;
+  ~Job() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+Jobs::Jobs(JobOptions options) : options_(std::move(options)) {}
+
+Jobs::~Jobs() {
+  for (auto& [id, job] : jobs_) {
+    ::kill(-job->pid, SIGKILL);
+    reaping_.push_back(job->pid);
+  }
+  for (pid_t pid : reaping_) ::waitpid(pid, nullptr, 0);
+}
+
+Result<std::uint64_t> Jobs::start(const json& job) {
+  if (jobs_.size() >= options_.max_running) {
+    return worker_error("too_many_jobs", i18n::tr("agent.worker.too_many", options_.max_running));
+  }
+  const std::string line = job.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+  if (line.size() > kMaxJobBytes) {
+    return worker_error("job_too_large", i18n::tr("agent.worker.job_too_large", line.size()));
+  }
+  std::optional<RunAs> account;
+  if (::geteuid() == 0) {
+    auto a =
+        lookup_run_as(options_.account, "agent.worker.no_account", "agent.worker.root_account");
+    if (!a) return a.error();
+    account = std::move(*a);
+  }
+  std::vector<std::string> env = worker_env();
+  std::vector<char*> envp;
+  for (std::string& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+    return worker_error("no_socket", i18n::tr("agent.worker.no_socket", errno_text(errno)));
+  }
+  const pid_t pid = ::fork();
+  if (pid == 0) exec_worker(sv[1], account ? &*account : nullptr, envp.data());
+  ::close(sv[1]);
+  if (pid < 0) {
+    ::close(sv[0]);
+    return worker_error("no_fork", i18n::tr("agent.worker.no_fork", errno_text(errno)));
+  }
+  ::setpgid(pid, pid);  // as the child does: the group exists before we could kill it
+  auto j = std::make_unique<Job>();
+  j->pid = pid;
+  j->fd = sv[0];
+  j->deadline = Clock::now() + options_.deadline;
+  // The job is small and the worker reads it first thing; then reads never block.
+  auto sent = send_all(j->fd, line);
+  ::fcntl(j->fd, F_SETFL, O_NONBLOCK);
+  const std::uint64_t id = next_id_++;
+  jobs_.emplace(id, std::move(j));
+  if (!sent) finish(id, sent.error());
+  return id;
+}
+
+void Jobs::cancel(std::uint64_t id) {
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return;
+  end(it);
+}
+
+std::size_t Jobs::add_poll_fds(std::vector<pollfd>& fds) const {
+  for (const auto& [id, job] : jobs_) fds.push_back({job->fd, POLLIN, 0});
+  return jobs_.size();
+}
+
+void Jobs::on_poll(const std::vector<pollfd>& fds, std::size_t first, std::size_t count) {
+  std::vector<std::uint64_t> ready;
+  std::size_t i = first;
+  for (const auto& [id, job] : jobs_) {
+    if (i >= first + count) break;
+    if (fds[i].fd == job->fd && fds[i].revents != 0) ready.push_back(id);
+    ++i;
+  }
+  for (std::uint64_t id : ready) read_from(id);
+}
+
+void Jobs::read_from(std::uint64_t id) {
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return;
+  Job& job = *it->second;
+  char buf[kReadChunk];
+  for (;;) {
+    const ssize_t n = ::read(job.fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) break;
+    if (n <= 0) {
+      // EOF without an answer: the worker died (a crash, the OOM killer, a bug).
+      if (!take_lines(id)) finish(id, worker_error("worker_failed", i18n::tr("agent.worker.died")));
+      return;
+    }
+    job.in.append(buf, static_cast<std::size_t>(n));
+    job.total += static_cast<std::size_t>(n);
+    if (job.total > options_.max_output) {
+      finish(id,
+             worker_error("worker_output", i18n::tr("agent.worker.too_much", options_.max_output)));
+      return;
+    }
+  }
+  take_lines(id);
+}
+
+// Splits whole lines off the job's input: progress is passed on, the first
+// result or error line ends the job. Anything else from the worker is a bug
+// or an attack on the monitor: the job ends with an error. True when the job
+// ended (and is gone).
+bool Jobs::take_lines(std::uint64_t id) {
+  Job& job = *jobs_.at(id);
+  std::size_t nl = 0;
+  while ((nl = job.in.find('\n')) != std::string::npos) {
+    json msg = json::parse(job.in.begin(), job.in.begin() + static_cast<std::ptrdiff_t>(nl),
+                           nullptr, false);
+    job.in.erase(0, nl + 1);
+    if (msg.is_object() && msg.contains("progress")) {
+      progress_.push_back({id, std::move(msg["progress"])});
+      continue;
+    }
+    if (msg.is_object() && msg.contains("result")) {
+      finish(id, std::move(msg["result"]));
+    } else if (msg.is_object() && msg.contains("error") && msg["error"].is_object()) {
+      const json& e = msg["error"];
+      finish(id, worker_error(e.value("reason", "worker_failed"), e.value("message", "")));
+    } else {
+      finish(id, worker_error("worker_output", i18n::tr("agent.worker.bad_line")));
+    }
+    return true;
+  }
+  return false;
+}
+
+void Jobs::finish(std::uint64_t id, Result<json> result) {
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return;
+  done_.push_back({id, std::move(result)});
+  end(it);
+}
+
+// Ends the process group (a worker that answered has nothing left to do;
+// its plugins' groups are its runner's to end) and reaps it later, without
+// blocking the monitor on a process stuck in the kernel.
+void Jobs::end(JobMap::iterator it) {
+  ::kill(-it->second->pid, SIGKILL);
+  reaping_.push_back(it->second->pid);
+  jobs_.erase(it);
+  reap();
+}
+
+void Jobs::reap() {
+  std::erase_if(reaping_, [](pid_t pid) {
+    const pid_t w = ::waitpid(pid, nullptr, WNOHANG);
+    return w == pid || (w < 0 && errno == ECHILD);
+  });
+}
+
+void Jobs::sweep() {
+  reap();
+  const auto now = Clock::now();
+  std::vector<std::uint64_t> late;
+  for (const auto& [id, job] : jobs_) {
+    if (now >= job->deadline) late.push_back(id);
+  }
+  for (std::uint64_t id : late) {
+    finish(id, worker_error("worker_timeout",
+                            i18n::tr("agent.worker.timeout", options_.deadline.count())));
+  }
+}
+
+std::vector<JobProgress> Jobs::take_progress() {
+  return std::exchange(progress_, {});
+}
+std::vector<JobDone> Jobs::take_done() {
+  return std::exchange(done_, {});
+}
+
+}  // namespace rdiag::agent

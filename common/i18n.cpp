@@ -29,6 +29,7 @@ constexpr Entry kCatalog[] = {
 #include "common/catalog/door.inc"
 #include "common/catalog/flow.inc"
 #include "common/catalog/notify.inc"
+#include "common/catalog/plugins.inc"
 #include "common/catalog/records.inc"
 #include "common/catalog/rpc.inc"
 #include "common/catalog/store.inc"

@@ -1,0 +1,47 @@
+// The one door to child processes (STYLE.md): argv only, a scrubbed
+// environment, no inherited descriptors, a deadline, an output cap and a kill
+// of the whole process group. Only process_runner.cpp includes Boost.Process
+// and Asio, so this header stays cheap to include.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace rdiag::agent::exec {
+
+struct RunSpec {
+  std::vector<std::string> argv;  // argv[0] an absolute path; never a shell string
+  std::vector<std::string> env;   // the WHOLE environment, "K=V"; nothing inherited
+  std::string cwd = "/";
+  std::chrono::milliseconds timeout{10000};
+  std::size_t stdout_cap = 4u << 20;   // over it: outcome kOverflow, child killed
+  std::size_t stderr_cap = 16u << 10;  // over it: the rest is dropped, not an error
+};
+
+enum class RunOutcome { kExited, kSignaled, kTimedOut, kOverflow, kStartFailed };
+
+struct RunResult {
+  RunOutcome outcome = RunOutcome::kStartFailed;
+  int exit_code = -1;  // kExited
+  int signal = 0;      // kSignaled
+  std::string out;     // stdout (up to the cap)
+  std::string err;     // stderr (capped)
+  std::int64_t elapsed_ms = 0;
+  std::string error;  // kStartFailed: why (strerror text)
+};
+
+// Runs all specs concurrently (at most `parallel` at once) on one asio
+// io_context in the calling thread; results in the order of specs. Never
+// throws. stdin is /dev/null; the child leads its own process group, which is
+// killed on timeout, on overflow and after the leader exits, so no grandchild
+// outlives the run.
+std::vector<RunResult> run_all(const std::vector<RunSpec>& specs, std::size_t parallel = 4);
+RunResult run_one(const RunSpec& spec);
+
+// Short English name of an outcome for logs and tests ("timed_out").
+const char* outcome_name(RunOutcome outcome);
+
+}  // namespace rdiag::agent::exec

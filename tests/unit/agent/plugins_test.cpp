@@ -1,0 +1,439 @@
+// Plugins end to end on real files and real processes: plugin.json
+// validation, discovery's ownership and mode rules, env files, and runs of
+// the fake plugins in tests/fixtures/plugins. Fixtures are copied into a
+// temporary folder with explicit modes: a checkout's modes follow the umask.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "agent/plugins/discovery.h"
+#include "agent/plugins/manifest.h"
+#include "agent/plugins/run.h"
+#include "common/i18n.h"
+
+namespace rdiag::agent::plugins {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+::testing::AssertionResult Contains(const std::string& text, std::string_view part) {
+  if (text.find(part) != std::string::npos) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "'" << text << "' does not contain '" << part << "'";
+}
+
+void write_file(const fs::path& path, const std::string& text, mode_t mode) {
+  std::ofstream(path, std::ios::binary) << text;
+  ::chmod(path.c_str(), mode);
+}
+
+// A private folder for one test, with a 0755 plugins dir inside.
+class PluginTree : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (fs::temp_directory_path() / "rdiag-plugins-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    root_ = tmpl;
+    ::chmod(root_.c_str(), 0755);
+    plugins_ = root_ / "plugins";
+    fs::create_directory(plugins_);
+    ::chmod(plugins_.c_str(), 0755);
+    i18n::set_lang(i18n::Lang::kEn);
+  }
+  void TearDown() override { fs::remove_all(root_); }
+
+  // Copies fixture `name` into `dir` as root-owned 0755 folder, 0644
+  // plugin.json and 0755 program.
+  fs::path install(const std::string& name, const fs::path& dir) {
+    const fs::path src = fs::path(RDIAG_SOURCE_DIR) / "tests/fixtures/plugins" / name;
+    const fs::path dst = dir / name;
+    fs::create_directory(dst);
+    ::chmod(dst.c_str(), 0755);
+    for (const auto& e : fs::directory_iterator(src)) {
+      fs::copy_file(e.path(), dst / e.path().filename());
+      const bool json_file = e.path().extension() == ".json";
+      ::chmod((dst / e.path().filename()).c_str(), json_file ? 0644 : 0755);
+    }
+    return dst;
+  }
+  fs::path install(const std::string& name) { return install(name, plugins_); }
+
+  std::vector<Plugin> discover_all() {
+    auto d = discover({plugins_.string()}, 0);
+    for (const auto& e : d.refused) ADD_FAILURE() << "refused: " << e.message;
+    return d.plugins;
+  }
+
+  fs::path root_, plugins_;
+};
+
+// ---- plugin.json ----
+
+constexpr const char* kPath = "/opt/rdiag/plugins/postgresql/plugin.json";
+
+TEST(PluginManifest, DesignExampleParses) {
+  const auto p = parse_manifest(R"({ "name": "postgresql", "description": "PostgreSQL 15",
+    "collect": { "command": ["collect.sh", "--brief"], "timeout_s": 10, "env_file": "/etc/rdiag/postgresql.env" },
+    "logs":  [ { "name": "postgresql", "paths": ["/var/log/postgresql/*.log"] } ],
+    "rules": [ { "id": "pg-too-many-connections", "pattern": "too many clients already",
+                 "severity": "error", "cause": "连接数已满", "remedy": "..." } ],
+    "fixes": [ { "name": "pg-reload", "command": ["sudo","-n"], "params": {}, "description": "..." } ],
+    "redact": [ { "name": "pg-password", "pattern": "password=\\S+" } ] })",
+                                kPath);
+  ASSERT_TRUE(p) << p.error().message;
+  EXPECT_EQ(p->dir, "/opt/rdiag/plugins/postgresql");
+  ASSERT_TRUE(p->collect);
+  EXPECT_EQ(p->collect->env_file, "/etc/rdiag/postgresql.env");
+  EXPECT_EQ(program_path(*p), "/opt/rdiag/plugins/postgresql/collect.sh");
+  EXPECT_EQ(p->logs.at(0).encoding, "auto");
+  EXPECT_EQ(p->rules.at(0).title, "pg-too-many-connections");  // no title: the id stands in
+  EXPECT_EQ(p->rules.at(0).cause, "连接数已满");
+  EXPECT_EQ(p->redact.at(0).pattern, "password=\\S+");
+  EXPECT_EQ(p->fixes.size(), 1u);
+}
+
+TEST(PluginManifest, EveryErrorNamesFileAndField) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {R"({"name": "postgresql", "descripton": "typo"})", "'descripton'"},
+      {R"({"description": "no name"})", "'name'"},
+      {R"({"name": "PostgreSQL"})", "'name'"},
+      {R"({"name": "mysql"})", "'postgresql'"},
+      {R"({"name": "postgresql", "collect": "collect.sh"})", "'collect'"},
+      {R"({"name": "postgresql", "collect": {"timeout_s": 5}})", "'collect.command'"},
+      {R"({"name": "postgresql", "collect": {"command": []}})", "'collect.command'"},
+      {R"({"name": "postgresql", "collect": {"command": ["../../bin/sh"]}})",
+       "'collect.command[0]'"},
+      {R"({"name": "postgresql", "collect": {"command": ["c"], "timeout_s": 0}})",
+       "'collect.timeout_s'"},
+      {R"({"name": "postgresql", "collect": {"command": ["c"], "timeout_s": 301}})",
+       "'collect.timeout_s'"},
+      {R"({"name": "postgresql", "collect": {"command": ["c"], "timeout_s": "10"}})",
+       "'collect.timeout_s'"},
+      {R"({"name": "postgresql", "collect": {"command": ["c"], "timeout_s": 1.5}})",
+       "'collect.timeout_s'"},
+      {R"({"name": "postgresql", "collect": {"command": ["c"], "env_file": "pg.env"}})",
+       "'collect.env_file'"},
+      {R"({"name": "postgresql", "collect": {"command": ["c"], "user": "root"}})",
+       "'collect.user'"},
+      {R"({"name": "postgresql", "logs": [{"name": "pg", "paths": ["pg/*.log"]}]})",
+       "'logs[0].paths[0]'"},
+      {R"({"name": "postgresql", "logs": [{"name": "pg", "paths": ["/a"], "encoding": "latin1"}]})",
+       "'logs[0].encoding'"},
+      {R"({"name": "postgresql", "rules": {}})", "'rules'"},
+      {R"({"name": "postgresql", "rules": [{"id": "Bad Id", "pattern": "x", "severity": "info"}]})",
+       "'rules[0].id'"},
+      {R"({"name": "postgresql", "rules": [{"id": "a", "pattern": "", "severity": "info"}]})",
+       "'rules[0].pattern'"},
+      {R"({"name": "postgresql", "rules": [{"id": "a", "pattern": "x", "severity": "info"},
+                                          {"id": "b", "pattern": "x", "severity": "fatal"}]})",
+       "'rules[1].severity'"},
+      {R"({"name": "postgresql", "rules": [{"id": "a", "pattern": "x", "severity": "info"},
+                                          {"id": "a", "pattern": "y", "severity": "info"}]})",
+       "'rules[1].id'"},
+      {R"({"name": "postgresql", "rules": [{"id": "a", "pattern": "x", "severity": "info", "fix": 1}]})",
+       "'rules[0].fix'"},
+      {R"({"name": "postgresql", "redact": [{"name": "pw"}]})", "'redact[0].pattern'"},
+      {R"({"name": "postgresql", "fixes": [1]})", "'fixes[0]'"},
+  };
+  for (const auto& [text, field] : cases) {
+    const auto p = parse_manifest(text, kPath);
+    ASSERT_FALSE(p) << text;
+    EXPECT_TRUE(Contains(p.error().message, kPath)) << text;
+    EXPECT_TRUE(Contains(p.error().message, field)) << text;
+    EXPECT_EQ(p.error().reason, "bad_manifest");
+  }
+}
+
+TEST(PluginManifest, BrokenJsonAndBadUtf8NameTheFile) {
+  auto p = parse_manifest(R"({"name": "postgresql",)", kPath);
+  ASSERT_FALSE(p);
+  EXPECT_TRUE(Contains(p.error().message, kPath));
+  EXPECT_TRUE(Contains(p.error().message, "JSON"));
+  // "连接" saved as GB18030 by a Windows editor.
+  p = parse_manifest("{\"name\": \"postgresql\", \"description\": \"\xc1\xac\xbd\xd3\"}", kPath);
+  ASSERT_FALSE(p);
+  EXPECT_TRUE(Contains(p.error().message, kPath));
+  EXPECT_TRUE(Contains(p.error().message, "UTF-8"));
+  p = parse_manifest("[1]", kPath);
+  ASSERT_FALSE(p);
+  EXPECT_TRUE(Contains(p.error().message, "object"));
+}
+
+TEST(PluginManifest, ErrorsAreTranslated) {
+  i18n::set_lang(i18n::Lang::kZhCN);
+  const auto p = parse_manifest(R"({"name": "postgresql", "colect": {}})", kPath);
+  i18n::set_lang(i18n::Lang::kEn);
+  ASSERT_FALSE(p);
+  EXPECT_TRUE(Contains(p.error().message, "未知字段“colect”"));
+}
+
+// ---- discovery ----
+
+TEST_F(PluginTree, DiscoversATrustedPlugin) {
+  install("good");
+  const auto d = discover({plugins_.string(), (root_ / "absent").string()}, 0);
+  EXPECT_TRUE(d.refused.empty());  // the absent dir is not an error either
+  ASSERT_EQ(d.plugins.size(), 1u);
+  EXPECT_EQ(d.plugins[0].name, "good");
+  EXPECT_EQ(d.plugins[0].dir, (plugins_ / "good").string());
+}
+
+TEST_F(PluginTree, GroupWritableManifestIsRefusedByName) {
+  const auto dir = install("good");
+  install("broken");
+  ::chmod((dir / "plugin.json").c_str(), 0664);
+  const auto d = discover({plugins_.string()}, 0);
+  ASSERT_EQ(d.plugins.size(), 1u);  // the other plugin is unaffected
+  EXPECT_EQ(d.plugins[0].name, "broken");
+  ASSERT_EQ(d.refused.size(), 1u);
+  EXPECT_TRUE(Contains(d.refused[0].message, (dir / "plugin.json").string()));
+  EXPECT_TRUE(Contains(d.refused[0].message, "chmod go-w"));
+}
+
+TEST_F(PluginTree, WorldWritableFoldersAreRefused) {
+  const auto dir = install("good");
+  ::chmod(dir.c_str(), 0757);
+  auto d = discover({plugins_.string()}, 0);
+  EXPECT_TRUE(d.plugins.empty());
+  ASSERT_EQ(d.refused.size(), 1u);
+  EXPECT_TRUE(Contains(d.refused[0].message, dir.string() + " is writable"));
+  ::chmod(dir.c_str(), 0755);
+  ::chmod(plugins_.c_str(), 01777);  // even sticky, like /tmp
+  d = discover({plugins_.string()}, 0);
+  EXPECT_TRUE(d.plugins.empty());
+  ASSERT_EQ(d.refused.size(), 1u);
+  EXPECT_TRUE(Contains(d.refused[0].message, plugins_.string() + " is writable"));
+}
+
+TEST_F(PluginTree, ProgramMustBeTrustedToo) {
+  const auto dir = install("good");
+  ::chmod((dir / "collect.sh").c_str(), 0775);
+  const auto d = discover({plugins_.string()}, 0);
+  EXPECT_TRUE(d.plugins.empty());
+  ASSERT_EQ(d.refused.size(), 1u);
+  EXPECT_TRUE(Contains(d.refused[0].message, (dir / "collect.sh").string()));
+}
+
+TEST_F(PluginTree, ForeignOwnerIsRefusedUnlessTrusted) {
+  if (::geteuid() != 0) GTEST_SKIP() << "chown needs root (CI runs as root)";
+  const auto dir = install("good");
+  ASSERT_EQ(::chown((dir / "plugin.json").c_str(), 65534, 65534), 0);
+  auto d = discover({plugins_.string()}, 0);
+  EXPECT_TRUE(d.plugins.empty());
+  ASSERT_EQ(d.refused.size(), 1u);
+  EXPECT_TRUE(Contains(d.refused[0].message, (dir / "plugin.json").string()));
+  EXPECT_TRUE(Contains(d.refused[0].message, "uid 65534"));
+  EXPECT_TRUE(Contains(d.refused[0].message, "chown root"));
+  d = discover({plugins_.string()}, 65534);  // the agent's own account is trusted
+  EXPECT_EQ(d.plugins.size(), 1u);
+}
+
+TEST_F(PluginTree, DuplicateNameInALaterDirIsRefused) {
+  const fs::path second = root_ / "plugins.d";
+  fs::create_directory(second);
+  ::chmod(second.c_str(), 0755);
+  install("good");
+  const auto later = install("good", second);
+  const auto d = discover({plugins_.string(), second.string()}, 0);
+  ASSERT_EQ(d.plugins.size(), 1u);
+  EXPECT_EQ(d.plugins[0].dir, (plugins_ / "good").string());
+  ASSERT_EQ(d.refused.size(), 1u);
+  EXPECT_EQ(d.refused[0].reason, "duplicate");
+  EXPECT_TRUE(Contains(d.refused[0].message, (later / "plugin.json").string()));
+  EXPECT_TRUE(Contains(d.refused[0].message, (plugins_ / "good" / "plugin.json").string()));
+}
+
+TEST_F(PluginTree, BadManifestIsRefusedWithItsError) {
+  const auto dir = install("good");
+  write_file(dir / "plugin.json",
+             R"({"name": "good", "collect": {"command": ["collect.sh"], "timeout_s": 0}})", 0644);
+  const auto d = discover({plugins_.string()}, 0);
+  ASSERT_EQ(d.refused.size(), 1u);
+  EXPECT_TRUE(Contains(d.refused[0].message, "'collect.timeout_s'"));
+}
+
+// ---- env files ----
+
+TEST_F(PluginTree, EnvFileReadsKeyValueLines) {
+  const auto path = root_ / "pg.env";
+  write_file(path, "# credentials for the collector\n\nPGPASSWORD=s3cr=t x\r\nPGHOST=127.0.0.1\n",
+             0600);
+  const auto env = read_env_file(path.string(), 0);
+  ASSERT_TRUE(env) << env.error().message;
+  EXPECT_EQ(*env, (std::vector<std::string>{"PGPASSWORD=s3cr=t x", "PGHOST=127.0.0.1"}));
+}
+
+TEST_F(PluginTree, EnvFileErrorsNameLineButNeverQuoteIt) {
+  const auto path = root_ / "pg.env";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"PGHOST=db\nhunter2\n", "line 2"},
+      {"pg_password=hunter2\n", "line 1"},
+      {"PGHOST=a\n\nPGHOST=hunter2\n", "line 3"},
+  };
+  for (const auto& [text, line] : cases) {
+    write_file(path, text, 0600);
+    const auto env = read_env_file(path.string(), 0);
+    ASSERT_FALSE(env) << text;
+    EXPECT_TRUE(Contains(env.error().message, path.string()));
+    EXPECT_TRUE(Contains(env.error().message, line));
+    EXPECT_FALSE(Contains(env.error().message, "hunter2")) << env.error().message;
+  }
+}
+
+TEST_F(PluginTree, EnvFileMustNotBeWorldReadableOrWritable) {
+  const auto path = root_ / "pg.env";
+  write_file(path, "PGPASSWORD=x\n", 0644);
+  auto env = read_env_file(path.string(), 0);
+  ASSERT_FALSE(env);
+  EXPECT_TRUE(Contains(env.error().message, "chmod o-r " + path.string()));
+  ::chmod(path.c_str(), 0620);
+  env = read_env_file(path.string(), 0);
+  ASSERT_FALSE(env);
+  EXPECT_TRUE(Contains(env.error().message, "chmod go-w"));
+  ::chmod(path.c_str(), 0640);  // group-readable is fine: the worker may read it through a group
+  EXPECT_TRUE(read_env_file(path.string(), 0));
+}
+
+// ---- runs ----
+
+json by_name(const json& entries, const std::string& name) {
+  for (const auto& e : entries) {
+    if (e["name"] == name) return e;
+  }
+  ADD_FAILURE() << "no entry " << name << " in " << entries.dump();
+  return json::object();
+}
+
+TEST_F(PluginTree, GoodPluginGivesDataAndSourcedFindings) {
+  install("good");
+  const json entries = run_plugins(discover_all(), {});
+  ASSERT_EQ(entries.size(), 1u);
+  const json& e = entries[0];
+  EXPECT_EQ(e["ok"], true) << e.dump();
+  EXPECT_EQ(e["data"]["version"], "15.4");
+  EXPECT_FALSE(e["data"].contains("findings"));
+  ASSERT_EQ(e["findings"].size(), 1u);
+  EXPECT_EQ(e["findings"][0]["source"], "plugin:good");
+  EXPECT_EQ(e["findings"][0]["title"], "连接数接近上限");
+  EXPECT_GE(e["elapsed_ms"].get<int>(), 0);
+}
+
+TEST_F(PluginTree, EveryKindOfBadPluginIsItsOwnErrorEntry) {
+  for (const char* n : {"hang", "flood", "broken", "exit3", "segv", "badfind", "good"}) install(n);
+  RunOptions opt;
+  opt.parallel = 8;
+  opt.output_cap = 64u << 10;
+  const auto start = std::chrono::steady_clock::now();
+  const json entries = run_plugins(discover_all(), opt);
+  // hang's manifest says 2 s; the others finish at once.
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(3500));
+  ASSERT_EQ(entries.size(), 7u);
+  EXPECT_EQ(by_name(entries, "hang")["error"]["reason"], "timeout");
+  EXPECT_TRUE(Contains(by_name(entries, "hang")["error"]["stderr"], "pids "));
+  EXPECT_EQ(by_name(entries, "flood")["error"]["reason"], "overflow");
+  EXPECT_EQ(by_name(entries, "broken")["error"]["reason"], "bad_json");
+  const json segv = by_name(entries, "segv");
+  EXPECT_EQ(segv["error"]["reason"], "signal");
+  EXPECT_TRUE(Contains(segv["error"]["message"], "SIGSEGV"));
+  const json bad = by_name(entries, "badfind");
+  EXPECT_EQ(bad["error"]["reason"], "bad_findings");
+  EXPECT_TRUE(Contains(bad["error"]["message"], "findings[1].severity"));
+  EXPECT_EQ(by_name(entries, "good")["ok"], true);
+  // Non-zero exit: an error entry that still carries the plugin's findings.
+  const json down = by_name(entries, "exit3");
+  EXPECT_EQ(down["ok"], false);
+  EXPECT_EQ(down["error"]["reason"], "exit_status");
+  EXPECT_EQ(down["error"]["stderr"], "could not connect\n");
+  ASSERT_EQ(down["findings"].size(), 1u);
+  EXPECT_EQ(down["findings"][0]["id"], "db-down");
+  EXPECT_EQ(down["findings"][0]["source"], "plugin:exit3");
+  for (const auto& e : entries) {
+    if (e["ok"] == false) {
+      EXPECT_FALSE(e["error"]["message"].get<std::string>().empty());
+    }
+  }
+}
+
+TEST_F(PluginTree, PluginSeesOnlyStdioDescriptors) {
+  install("fds");
+  const json entries = run_plugins(discover_all(), {});
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_EQ(entries[0]["data"]["fds"], json::parse("[0,1,2]")) << entries.dump();
+}
+
+TEST_F(PluginTree, PluginGetsScrubbedEnvPlusEnvFileAndNoSecretInArgv) {
+  const auto dir = install("env");
+  const auto env_path = root_ / "env.env";
+  write_file(env_path, "PGPASSWORD=s3cret-value\nPATH=/usr/bin:/bin\n", 0600);
+  write_file(dir / "plugin.json",
+             R"({"name": "env", "collect": {"command": ["collect.py", "--flag"],
+      "timeout_s": 2, "env_file": ")" +
+                 env_path.string() + "\"}}",
+             0644);
+  RunOptions opt;
+  opt.lang = "zh_CN.UTF-8";
+  const json entries = run_plugins(discover_all(), opt);
+  ASSERT_EQ(entries.size(), 1u);
+  const json& data = entries[0]["data"];
+  const json want = {{"LANG", "zh_CN.UTF-8"},
+                     {"LC_ALL", "zh_CN.UTF-8"},
+                     {"RDIAG_PLUGIN_DIR", dir.string()},
+                     {"PGPASSWORD", "s3cret-value"},
+                     {"PATH", "/usr/bin:/bin"}};  // env_file replaces the default PATH
+  EXPECT_EQ(data["env"], want) << entries.dump();
+  EXPECT_EQ(data["argv"], json({(dir / "collect.py").string(), "--flag"}));
+  EXPECT_FALSE(Contains(data["cmdline"], "s3cret"));
+  EXPECT_EQ(data["cwd"], dir.string());
+}
+
+TEST_F(PluginTree, EnvFileProblemIsThatPluginsEntry) {
+  const auto dir = install("env");
+  write_file(dir / "plugin.json",
+             R"({"name": "env", "collect": {"command": ["collect.py"],
+      "env_file": ")" +
+                 (root_ / "missing.env").string() + "\"}}",
+             0644);
+  install("good");
+  write_file(plugins_ / "logsonly.json", "{}", 0644);  // not a folder: ignored
+  const json entries = run_plugins(discover_all(), {});
+  ASSERT_EQ(entries.size(), 2u);
+  EXPECT_EQ(by_name(entries, "env")["error"]["reason"], "env_file");
+  EXPECT_TRUE(Contains(by_name(entries, "env")["error"]["message"], "missing.env"));
+  EXPECT_EQ(by_name(entries, "good")["ok"], true);
+}
+
+TEST(PluginRun, PluginsWithoutCollectHaveNoEntry) {
+  auto p = parse_manifest(R"({"name": "postgresql", "rules": []})", kPath);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(run_plugins({*p}, {}), json::array());
+}
+
+// The common catalog test scans for tr("..."); manifest.cpp words its errors
+// through a fail("...") helper, so check every id these folders name here.
+TEST(PluginCatalog, EveryIdTheRunnerAndPluginsUseExists) {
+  static const std::regex kId(R"re("(agent\.(?:plugins|exec)\.[a-z0-9_]+)")re");
+  int uses = 0;
+  for (const char* dir : {"agent/plugins", "agent/exec"}) {
+    for (const auto& f : fs::directory_iterator(fs::path(RDIAG_SOURCE_DIR) / dir)) {
+      std::ifstream in(f.path());
+      const std::string src((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      for (auto it = std::sregex_iterator(src.begin(), src.end(), kId);
+           it != std::sregex_iterator(); ++it) {
+        ++uses;
+        EXPECT_TRUE(i18n::has_id((*it)[1].str())) << (*it)[1] << " in " << f.path();
+      }
+    }
+  }
+  EXPECT_GT(uses, 40);
+}
+
+}  // namespace
+}  // namespace rdiag::agent::plugins

@@ -185,7 +185,8 @@ Result<nlohmann::json> limits_collect(const CollectContext&) {
   if (!threads) return threads.error();
   nlohmann::json data = {
       {"file_nr", to_json(*nr)},
-      {"pids", {{"used", list_pids().size()}, {"max", *pid_max}}},
+      // Every thread takes a PID (its TID), so threads, not processes, use up pid_max.
+      {"pids", {{"used", *threads}, {"max", *pid_max}, {"processes", list_pids().size()}}},
       {"threads", {{"used", *threads}, {"max", *threads_max}}},
   };
   // The worker's own rlimits: what a plugin it starts inherits.

@@ -68,6 +68,41 @@ struct Pending {
   Clock::time_point taken;
   milliseconds took{0};
 };
+using PendingMap = std::map<std::string_view, Pending>;
+
+bool two_sample(const Collector& c) {
+  return c.begin != nullptr && c.finish != nullptr;
+}
+
+PendingMap begin_all(const std::vector<const Collector*>& selected, const CollectContext& ctx) {
+  PendingMap pending;
+  for (const Collector* c : selected) {
+    if (!two_sample(*c)) continue;
+    Pending p;
+    p.taken = Clock::now();
+    try {
+      p.first = c->begin(ctx);
+    } catch (const std::exception&) {
+      p.first.reset();  // finish reports the missing first sample
+    }
+    p.took = since(p.taken);
+    pending.emplace(c->name, std::move(p));
+  }
+  return pending;
+}
+
+void finish_all(const std::vector<const Collector*>& selected, const CollectContext& ctx,
+                const PendingMap& pending, std::map<std::string_view, nlohmann::json>& parts) {
+  for (const Collector* c : selected) {
+    const auto it = pending.find(c->name);
+    if (it == pending.end()) continue;
+    const auto t = Clock::now();
+    auto r =
+        guarded(c->name, [&] { return c->finish(ctx, it->second.first, since(it->second.taken)); });
+    // Own time only: the shared wait is not any one collector's cost.
+    parts[c->name] = part(c->name, r, it->second.took + since(t));
+  }
+}
 
 }  // namespace
 
@@ -98,22 +133,9 @@ Result<nlohmann::json> run_collectors(const std::vector<std::string>& names,
   // First samples, then the one-shot collectors while the samples age, then
   // whatever is left of the wait, then the second samples: a full run takes
   // about max(ctx.sample, the one-shot collectors' time).
-  std::map<std::string_view, Pending> pending;
-  std::map<std::string_view, nlohmann::json> parts;
   const auto wait_start = Clock::now();
-  for (const Collector* c : *selected) {
-    if (c->begin == nullptr || c->finish == nullptr) continue;
-    const auto t = Clock::now();
-    Pending p;
-    try {
-      p.first = c->begin(ctx);
-    } catch (const std::exception&) {
-      p.first.reset();  // finish reports the missing first sample
-    }
-    p.taken = t;
-    p.took = since(t);
-    pending.emplace(c->name, std::move(p));
-  }
+  auto pending = begin_all(*selected, ctx);
+  std::map<std::string_view, nlohmann::json> parts;
   for (const Collector* c : *selected) {
     if (pending.count(c->name) != 0) continue;
     const auto t = Clock::now();
@@ -122,15 +144,7 @@ Result<nlohmann::json> run_collectors(const std::vector<std::string>& names,
   }
   const auto waited = since(wait_start);
   if (!pending.empty() && waited < ctx.sample) std::this_thread::sleep_for(ctx.sample - waited);
-  for (const Collector* c : *selected) {
-    auto it = pending.find(c->name);
-    if (it == pending.end()) continue;
-    const auto t = Clock::now();
-    auto r =
-        guarded(c->name, [&] { return c->finish(ctx, it->second.first, since(it->second.taken)); });
-    // Own time only: the shared wait is not any one collector's cost.
-    parts[c->name] = part(c->name, r, it->second.took + since(t));
-  }
+  finish_all(*selected, ctx, pending, parts);
   nlohmann::json out = nlohmann::json::array();
   for (const Collector* c : *selected) out.push_back(std::move(parts[c->name]));
   return out;

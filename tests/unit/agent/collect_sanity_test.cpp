@@ -3,7 +3,10 @@
 // waits once for all two-sample collectors, command lines go through the
 // redaction hook, and the built-in checks fire on parts built to trip them.
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <pwd.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -202,10 +205,48 @@ TEST_F(CollectSanity, CommandLinesGoThroughTheRedactionHook) {
     if (row["pid"] == child.pid()) {
       found = true;
       EXPECT_EQ(row["command"], "erp-worker --password=[REDACTED]-7f3a 30");
-      EXPECT_EQ(row["user"], "root");
+      EXPECT_EQ(row["user"], ::getpwuid(::getuid())->pw_name);
     }
   }
   EXPECT_TRUE(found) << "child " << child.pid() << " not in the table";
+}
+
+// A TCP socket listening on 127.0.0.1, port chosen by the kernel.
+class Listener {
+ public:
+  Listener() : fd_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 && ::listen(fd_, 1) == 0 &&
+        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
+      port_ = ntohs(a.sin_port);
+    }
+  }
+  ~Listener() { ::close(fd_); }
+  int port() const { return port_; }
+
+ private:
+  int fd_;
+  int port_ = 0;
+};
+
+TEST_F(CollectSanity, NetworkNamesTheOwnerOfAListeningSocket) {
+  Listener listener;
+  ASSERT_NE(listener.port(), 0);
+  const auto parts = run_collectors({"network"}, CollectContext{});
+  ASSERT_TRUE(parts) << parts.error().message;
+  ASSERT_TRUE((*parts)[0]["ok"].get<bool>()) << (*parts)[0].dump();
+  bool found = false;
+  for (const json& s : (*parts)[0]["data"]["listening"]) {
+    if (s["port"] != listener.port() || s["proto"] != "tcp") continue;
+    found = true;
+    EXPECT_EQ(s["address"], "127.0.0.1");
+    EXPECT_EQ(s["pid"], ::getpid()) << "our own descriptors are always readable";
+    EXPECT_EQ(s["command"], "unit_agent");
+  }
+  EXPECT_TRUE(found) << "port " << listener.port() << " not listed";
 }
 
 // ---- built-in checks on hand-built parts ----

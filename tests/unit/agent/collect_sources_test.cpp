@@ -3,9 +3,11 @@
 // captured on a Debian 12 x86_64 host, and broken variants whose errors must
 // name the file and the line.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 
@@ -321,6 +323,45 @@ TEST_F(CollectSources, ZoneFromLocaltimeLink) {
   EXPECT_EQ(zone_from_link("/usr/share/zoneinfo/posix/Asia/Shanghai"), "Asia/Shanghai");
   EXPECT_FALSE(zone_from_link("/etc/some-file").has_value());
   EXPECT_FALSE(zone_from_link("/usr/share/zoneinfo/").has_value());
+}
+
+// ---- this machine's own files, as the parsers' sanity check ----
+
+std::optional<std::string> live(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+TEST_F(CollectSources, LiveFilesParse) {
+  if (const auto t = live("/proc/stat")) {
+    EXPECT_TRUE(parse_proc_stat(*t)) << *t;
+  }
+  if (const auto t = live("/proc/self/mountinfo")) {
+    const auto m = parse_mountinfo(*t, "/proc/self/mountinfo");
+    ASSERT_TRUE(m) << m.error().message;
+    EXPECT_FALSE(real_filesystems(*m).empty()) << *t;
+  }
+  for (const std::string proto : {"tcp", "tcp6", "udp", "udp6"}) {
+    if (const auto t = live("/proc/net/" + proto)) {
+      const auto s = parse_listen_sockets(*t, proto, "/proc/net/" + proto);
+      EXPECT_TRUE(s) << s.error().message;
+    }
+  }
+  if (const auto t = live("/proc/net/dev")) {
+    EXPECT_TRUE(parse_net_dev(*t));
+  }
+  if (const auto t = live("/proc/self/stat")) {
+    const auto st = parse_pid_stat(*t, "/proc/self/stat");
+    ASSERT_TRUE(st) << st.error().message;
+    EXPECT_EQ(st->pid, ::getpid());
+    EXPECT_EQ(st->state, 'R');
+  }
+  if (const auto t = live("/proc/self/status")) {
+    EXPECT_EQ(parse_status_uid(*t, "/proc/self/status").value(), ::getuid());
+  }
 }
 
 }  // namespace

@@ -5,6 +5,9 @@
 #include <utility>
 #include <vector>
 
+#include "agent/collect/collector.h"
+#include "agent/collect/proc_stat.h"
+#include "agent/collect/read.h"
 #include "agent/collect/text.h"
 #include "common/i18n.h"
 
@@ -242,6 +245,70 @@ nlohmann::json to_json(const Pressure& pressure) {
   nlohmann::json j = {{"some", line(pressure.some)}};
   if (pressure.full) j["full"] = line(*pressure.full);
   return j;
+}
+
+// ---- the collector: cpuinfo, load, two /proc/stat samples, PSI ----
+
+namespace {
+
+std::any cpu_begin(const CollectContext&) {
+  auto text = read_text("/proc/stat");
+  if (!text) return Result<ProcStat>(text.error());
+  return parse_proc_stat(*text);
+}
+
+nlohmann::json cpu_usage(const ProcStat& a, const ProcStat& b, std::chrono::milliseconds waited) {
+  nlohmann::json per_cpu = nlohmann::json::array();
+  for (const CpuTimes& after : b.cpus) {
+    for (const CpuTimes& before : a.cpus) {
+      if (before.name == after.name) {
+        per_cpu.push_back({{"cpu", after.name}, {"busy_permille", busy_permille(before, after)}});
+      }
+    }
+  }
+  return {{"busy_permille", busy_permille(a.all, b.all)},
+          {"per_cpu", std::move(per_cpu)},
+          {"sample_ms", waited.count()}};
+}
+
+Result<nlohmann::json> cpu_finish(const CollectContext&, const std::any& first,
+                                  std::chrono::milliseconds waited) {
+  const auto* before = std::any_cast<Result<ProcStat>>(&first);
+  if (before == nullptr || !*before)
+    return before ? before->error()
+                  : make_error(tr("agent.collect.no_first_sample", "cpu"), "internal");
+  auto stat_text = read_text("/proc/stat");
+  if (!stat_text) return stat_text.error();
+  auto after = parse_proc_stat(*stat_text);
+  if (!after) return after.error();
+  auto info_text = read_text(std::string(kCpuinfo));
+  if (!info_text) return info_text.error();
+  auto info = parse_cpuinfo(*info_text);
+  if (!info) return info.error();
+  auto load_text = read_text(std::string(kLoadavg));
+  if (!load_text) return load_text.error();
+  auto load = parse_loadavg(*load_text);
+  if (!load) return load.error();
+  nlohmann::json data = {{"cpuinfo", to_json(*info)},
+                         {"loadavg", to_json(*load)},
+                         {"usage", cpu_usage(before->value(), *after, waited)}};
+  // PSI is absent before 4.20 and when the kernel boots with psi=0.
+  if (auto psi_text = read_text("/proc/pressure/cpu")) {
+    if (auto psi = parse_pressure(*psi_text, "/proc/pressure/cpu"))
+      data["pressure"] = to_json(*psi);
+  }
+  return data;
+}
+
+Result<nlohmann::json> cpu_collect(const CollectContext& ctx) {
+  return collect_two_samples(ctx, cpu_begin, cpu_finish);
+}
+
+}  // namespace
+
+const Collector& cpu_collector() {
+  static const Collector c{"cpu", "agent.collect.summary.cpu", cpu_collect, cpu_begin, cpu_finish};
+  return c;
 }
 
 }  // namespace rdiag::agent::collect

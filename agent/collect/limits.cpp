@@ -2,6 +2,9 @@
 
 #include <charconv>
 
+#include "agent/collect/collector.h"
+#include "agent/collect/cpu.h"
+#include "agent/collect/read.h"
 #include "agent/collect/text.h"
 #include "common/i18n.h"
 
@@ -148,6 +151,58 @@ nlohmann::json to_json(const ProcessLimits& limits) {
   nlohmann::json rows = nlohmann::json::array();
   for (const ProcessLimit& l : limits.limits) rows.push_back(to_json(l));
   return rows;
+}
+
+// ---- the collector: descriptors, PIDs and threads against their limits ----
+
+namespace {
+
+Result<std::uint64_t> read_sys_number(const std::string& path) {
+  auto text = read_text(path);
+  if (!text) return text.error();
+  return parse_sys_number(*text, path);
+}
+
+// Threads in use: the loadavg "total" field counts every scheduling entity.
+Result<std::uint64_t> threads_in_use() {
+  auto text = read_text("/proc/loadavg");
+  if (!text) return text.error();
+  auto load = parse_loadavg(*text);
+  if (!load) return load.error();
+  return load->total;
+}
+
+Result<nlohmann::json> limits_collect(const CollectContext&) {
+  auto nr_text = read_text(std::string(kFileNr));
+  if (!nr_text) return nr_text.error();
+  auto nr = parse_file_nr(*nr_text);
+  if (!nr) return nr.error();
+  auto pid_max = read_sys_number("/proc/sys/kernel/pid_max");
+  if (!pid_max) return pid_max.error();
+  auto threads_max = read_sys_number("/proc/sys/kernel/threads-max");
+  if (!threads_max) return threads_max.error();
+  auto threads = threads_in_use();
+  if (!threads) return threads.error();
+  nlohmann::json data = {
+      {"file_nr", to_json(*nr)},
+      // Every thread takes a PID (its TID), so threads, not processes, use up pid_max.
+      {"pids", {{"used", *threads}, {"max", *pid_max}, {"processes", list_pids().size()}}},
+      {"threads", {{"used", *threads}, {"max", *threads_max}}},
+  };
+  // The worker's own rlimits: what a plugin it starts inherits.
+  if (auto self = read_text("/proc/self/limits")) {
+    if (auto limits = parse_process_limits(*self, "/proc/self/limits")) {
+      data["self_limits"] = to_json(*limits);
+    }
+  }
+  return data;
+}
+
+}  // namespace
+
+const Collector& limits_collector() {
+  static const Collector c{"limits", "agent.collect.summary.limits", limits_collect};
+  return c;
 }
 
 }  // namespace rdiag::agent::collect

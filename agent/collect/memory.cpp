@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <charconv>
 
+#include "agent/collect/collector.h"
+#include "agent/collect/cpu.h"
+#include "agent/collect/read.h"
 #include "agent/collect/text.h"
 #include "common/i18n.h"
 
@@ -167,6 +170,73 @@ std::optional<MemoryUsage> memory_usage(const MemInfo& mem) {
 
 nlohmann::json to_json(const MemoryUsage& usage) {
   return {{"used_permille", usage.used_permille}, {"available_permille", usage.available_permille}};
+}
+
+// ---- the collector: meminfo, two vmstat samples (swap rates), PSI ----
+
+namespace {
+
+std::any memory_begin(const CollectContext&) {
+  auto text = read_text(std::string(kVmstat));
+  if (!text) return Result<VmStat>(text.error());
+  return parse_vmstat(*text);
+}
+
+// Pages per second between two counter readings, rounded to nearest.
+std::uint64_t per_second(std::optional<std::uint64_t> a, std::optional<std::uint64_t> b,
+                         std::chrono::milliseconds waited) {
+  if (!a || !b || *b < *a || waited.count() <= 0) return 0;
+  const auto ms = static_cast<std::uint64_t>(waited.count());
+  return ((*b - *a) * 1000 + ms / 2) / ms;
+}
+
+nlohmann::json swap_json(const MemInfo& mem, const VmStat& a, const VmStat& b,
+                         std::chrono::milliseconds waited) {
+  const std::uint64_t total = mem.swap_total_bytes.value_or(0);
+  const std::uint64_t free = std::min(mem.swap_free_bytes.value_or(total), total);
+  return {{"total_bytes", total},
+          {"used_bytes", total - free},
+          {"pswpin_per_s", per_second(a.pswpin, b.pswpin, waited)},
+          {"pswpout_per_s", per_second(a.pswpout, b.pswpout, waited)},
+          {"sample_ms", waited.count()}};
+}
+
+Result<nlohmann::json> memory_finish(const CollectContext&, const std::any& first,
+                                     std::chrono::milliseconds waited) {
+  const auto* before = std::any_cast<Result<VmStat>>(&first);
+  if (before == nullptr)
+    return make_error(tr("agent.collect.no_first_sample", "memory"), "internal");
+  if (!*before) return before->error();
+  auto vm_text = read_text(std::string(kVmstat));
+  if (!vm_text) return vm_text.error();
+  auto after = parse_vmstat(*vm_text);
+  if (!after) return after.error();
+  auto mem_text = read_text(std::string(kMeminfo));
+  if (!mem_text) return mem_text.error();
+  auto mem = parse_meminfo(*mem_text);
+  if (!mem) return mem.error();
+  nlohmann::json data = {{"meminfo", to_json(*mem)},
+                         {"vmstat", to_json(*after)},
+                         {"swap", swap_json(*mem, before->value(), *after, waited)}};
+  if (const auto usage = memory_usage(*mem)) data["usage"] = to_json(*usage);
+  // PSI is absent before 4.20 and when the kernel boots with psi=0.
+  if (auto psi_text = read_text("/proc/pressure/memory")) {
+    auto psi = parse_pressure(*psi_text, "/proc/pressure/memory");
+    if (psi) data["pressure"] = to_json(*psi);
+  }
+  return data;
+}
+
+Result<nlohmann::json> memory_collect(const CollectContext& ctx) {
+  return collect_two_samples(ctx, memory_begin, memory_finish);
+}
+
+}  // namespace
+
+const Collector& memory_collector() {
+  static const Collector c{"memory", "agent.collect.summary.memory", memory_collect, memory_begin,
+                           memory_finish};
+  return c;
 }
 
 }  // namespace rdiag::agent::collect

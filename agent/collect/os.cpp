@@ -1,7 +1,11 @@
 #include "agent/collect/os.h"
 
+#include <sys/utsname.h>
+
 #include <charconv>
 
+#include "agent/collect/collector.h"
+#include "agent/collect/read.h"
 #include "agent/collect/text.h"
 #include "common/i18n.h"
 
@@ -164,6 +168,53 @@ Result<Uptime> parse_uptime(std::string_view text) {
 
 nlohmann::json to_json(const Uptime& uptime) {
   return {{"uptime_s", uptime.uptime_s}, {"idle_s", uptime.idle_s}};
+}
+
+// ---- the collector: os-release, kernel, host name, uptime ----
+
+namespace {
+
+// os-release(5): /etc/os-release, else /usr/lib/os-release.
+Result<OsRelease> read_os_release() {
+  auto text = read_text(std::string(kOsReleasePath));
+  if (text) return parse_os_release(*text, kOsReleasePath);
+  auto fallback = read_text("/usr/lib/os-release");
+  if (!fallback) return text.error();
+  return parse_os_release(*fallback, "/usr/lib/os-release");
+}
+
+Result<std::string> read_one_line(const std::string& path) {
+  auto text = read_text(path);
+  if (!text) return text.error();
+  return parse_one_line(*text, path);
+}
+
+Result<nlohmann::json> os_collect(const CollectContext&) {
+  auto os = read_os_release();
+  if (!os) return os.error();
+  auto kernel = read_one_line("/proc/sys/kernel/osrelease");
+  if (!kernel) return kernel.error();
+  auto host = read_one_line("/proc/sys/kernel/hostname");
+  if (!host) return host.error();
+  auto up_text = read_text("/proc/uptime");
+  if (!up_text) return up_text.error();
+  auto up = parse_uptime(*up_text);
+  if (!up) return up.error();
+  nlohmann::json data = {{"os_release", to_json(*os)},
+                         {"kernel", *kernel},
+                         {"hostname", *host},
+                         {"uptime", to_json(*up)}};
+  // The machine type is not in /proc as one line; uname() is a plain syscall.
+  struct utsname uts {};
+  if (::uname(&uts) == 0) data["arch"] = uts.machine;
+  return data;
+}
+
+}  // namespace
+
+const Collector& os_collector() {
+  static const Collector c{"os", "agent.collect.summary.os", os_collect};
+  return c;
 }
 
 }  // namespace rdiag::agent::collect

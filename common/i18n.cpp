@@ -28,6 +28,7 @@ constexpr Entry kCatalog[] = {
 #include "common/catalog/flow.inc"
 #include "common/catalog/notify.inc"
 #include "common/catalog/records.inc"
+#include "common/catalog/redact.inc"
 #include "common/catalog/rpc.inc"
 #include "common/catalog/store.inc"
 };

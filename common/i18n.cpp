@@ -31,6 +31,7 @@ constexpr Entry kCatalog[] = {
 #include "common/catalog/notify.inc"
 #include "common/catalog/plugins.inc"
 #include "common/catalog/records.inc"
+#include "common/catalog/redact.inc"
 #include "common/catalog/rpc.inc"
 #include "common/catalog/store.inc"
 };

@@ -1,0 +1,220 @@
+#include "common/redact/engine.h"
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <set>
+
+#include "common/i18n.h"
+#include "common/redact/engine_core.h"
+#include "common/text_safety.h"
+
+namespace rdiag::redact {
+namespace {
+
+using detail::Entry;
+using detail::EntryKind;
+using detail::HsDatabase;
+
+// Collects patterns for both engines; the first problem wins.
+class Builder {
+ public:
+  Builder() : core_(std::make_shared<detail::EngineCore>()) {}
+
+  void reserve_builtin_ids();
+  Result<void> add_builtins();
+  Result<void> add_redaction(const std::string& id, const std::string& regex, detail::Check check,
+                             std::string_view prefilter, bool caseless);
+  Result<void> add_scan(const ScanRule& rule);
+  Result<Engine> finish_into(std::shared_ptr<const detail::EngineCore>* out);
+
+ private:
+  Error rejected(std::size_t entry, std::string_view engine, const std::string& message) const;
+  Result<void> check_id(const std::string& id, const std::string& regex,
+                        std::set<std::string>* seen, std::string_view duplicate_msg) const;
+
+  std::shared_ptr<detail::EngineCore> core_;
+  std::vector<HsDatabase::Expr> exprs_;
+  std::vector<std::string> patterns_;  // as written, for messages
+  std::set<std::string> redaction_ids_;
+  std::set<std::string> scan_ids_;
+};
+
+Error Builder::rejected(std::size_t entry, std::string_view engine,
+                        const std::string& message) const {
+  const Entry& e = core_->entries[entry];
+  const bool scan = e.kind == EntryKind::kScan;
+  const std::string& id = scan ? core_->scan[e.index].id : core_->redact[e.index].id;
+  return make_error(i18n::tr(scan ? "common.redact.bad_scan_rule" : "common.redact.bad_redaction",
+                             id, sanitize_utf8(patterns_[entry]), engine, message),
+                    "bad_pattern");
+}
+
+Result<void> Builder::check_id(const std::string& id, const std::string& regex,
+                               std::set<std::string>* seen, std::string_view duplicate_msg) const {
+  if (id.empty()) {
+    return make_error(i18n::tr("common.redact.empty_id", sanitize_utf8(regex)), "bad_pattern");
+  }
+  if (!seen->insert(id).second) {
+    return make_error(i18n::tr(duplicate_msg, sanitize_utf8(id)), "duplicate_id");
+  }
+  return {};
+}
+
+Result<void> Builder::add_redaction(const std::string& id, const std::string& regex,
+                                    detail::Check check, std::string_view prefilter,
+                                    bool caseless) {
+  if (auto ok = check_id(id, regex, &redaction_ids_, "common.redact.duplicate_redaction"); !ok) {
+    return ok.error();
+  }
+  core_->redact.push_back(detail::RedactRule{id, {}, check});
+  core_->entries.push_back(Entry{EntryKind::kRedact, core_->redact.size() - 1});
+  patterns_.push_back(regex);
+  exprs_.push_back(HsDatabase::Expr{std::string(prefilter.empty() ? regex : prefilter), caseless});
+  std::string why;
+  auto pcre = detail::Pcre::compile(regex, caseless, &why);
+  if (!pcre) return rejected(core_->entries.size() - 1, "PCRE2", why);
+  core_->redact.back().exact = std::move(*pcre);
+  return {};
+}
+
+Result<void> Builder::add_scan(const ScanRule& rule) {
+  if (auto ok = check_id(rule.id, rule.regex, &scan_ids_, "common.redact.duplicate_scan_rule");
+      !ok) {
+    return ok.error();
+  }
+  core_->scan.push_back(detail::CountRule{rule.id, {}});
+  core_->entries.push_back(Entry{EntryKind::kScan, core_->scan.size() - 1});
+  patterns_.push_back(rule.regex);
+  exprs_.push_back(HsDatabase::Expr{rule.regex, false});
+  std::string why;
+  auto pcre = detail::Pcre::compile(rule.regex, false, &why);
+  if (!pcre) return rejected(core_->entries.size() - 1, "PCRE2", why);
+  core_->scan.back().exact = std::move(*pcre);
+  return {};
+}
+
+Result<void> Builder::add_builtins() {
+  std::string why;
+  // The PEM markers are fixed strings of ours; they cannot fail to compile.
+  core_->pem_begin = *detail::Pcre::compile(detail::kPemBeginPattern, false, &why);
+  core_->pem_end = *detail::Pcre::compile(detail::kPemEndPattern, false, &why);
+  for (const auto& [kind, pattern] : {std::pair{EntryKind::kPemBegin, detail::kPemBeginPattern},
+                                      std::pair{EntryKind::kPemEnd, detail::kPemEndPattern}}) {
+    core_->entries.push_back(Entry{kind, 0});
+    patterns_.emplace_back(pattern);
+    exprs_.push_back(HsDatabase::Expr{std::string(pattern), false});
+  }
+  for (const auto& b : detail::builtin_rules()) {
+    redaction_ids_.erase(std::string(b.id));  // reserved for exactly this rule
+    auto ok =
+        add_redaction(std::string(b.id), std::string(b.exact), b.check, b.prefilter, b.caseless);
+    if (!ok) return ok;
+  }
+  return {};
+}
+
+void Builder::reserve_builtin_ids() {
+  redaction_ids_.insert(std::string(detail::kPemId));
+  for (const auto& b : detail::builtin_rules()) redaction_ids_.insert(std::string(b.id));
+}
+
+Result<Engine> Builder::finish_into(std::shared_ptr<const detail::EngineCore>* out) {
+  HsDatabase::Failure failure;
+  auto db = HsDatabase::build(exprs_, &failure);
+  if (!db) {
+    if (failure.message.empty()) {
+      return make_error(i18n::tr("common.redact.no_memory"), "no_memory");
+    }
+    return rejected(failure.index, "Vectorscan", failure.message);
+  }
+  core_->db = std::move(*db);
+  *out = core_;
+  return Engine{};
+}
+
+}  // namespace
+
+void Summary::merge(const Summary& other) {
+  for (const auto& [id, n] : other.counts) counts[id] += n;
+  lines_failed_closed += other.lines_failed_closed;
+}
+
+Result<Engine> Engine::build(const std::vector<ScanRule>& rules,
+                             const std::vector<Pattern>& extra_redactions) {
+  Builder b;
+  b.reserve_builtin_ids();
+  // Configured rules come first: where one overlaps a built-in, its (more
+  // specific) name is the one the summary shows.
+  for (const Pattern& p : extra_redactions) {
+    if (auto ok = b.add_redaction(p.id, p.regex, detail::Check::kNone, {}, false); !ok) {
+      return ok.error();
+    }
+  }
+  if (auto ok = b.add_builtins(); !ok) return ok.error();
+  for (const ScanRule& r : rules) {
+    if (auto ok = b.add_scan(r); !ok) return ok.error();
+  }
+  std::shared_ptr<const detail::EngineCore> core;
+  auto engine = b.finish_into(&core);
+  if (!engine) return engine;
+  engine->core_ = std::move(core);
+  return engine;
+}
+
+std::string Engine::redact_text(std::string_view text, Summary* summary) const {
+  const std::string clean = is_valid_utf8(text) ? std::string(text) : sanitize_utf8(text);
+  detail::LineRedactor redactor(*core_);
+  if (redactor.scratch() == nullptr) return detail::marker("unavailable:line");  // fail closed
+  detail::LineFlags flags;
+  detail::flag_lines(core_->db, redactor.scratch(), clean, core_->entries.size(), &flags);
+  Summary local;
+  std::string out;
+  out.reserve(clean.size());
+  std::vector<std::uint32_t> ids;
+  auto hit = flags.hits.begin();
+  for (std::size_t i = 0; i < flags.line_count(); ++i) {
+    ids.clear();
+    for (; hit != flags.hits.end() && hit->first == i; ++hit) ids.push_back(hit->second);
+    if (i > 0) out += '\n';
+    out += redactor.redact(flags.line(clean, i), ids, &local);
+  }
+  if (summary != nullptr) summary->merge(local);
+  return out;
+}
+
+namespace detail {
+
+void flag_lines(const HsDatabase& db, hs_scratch_t* scratch, std::string_view block,
+                std::size_t expressions, LineFlags* out) {
+  out->starts.clear();
+  out->hits.clear();
+  out->starts.push_back(0);
+  for (const char* p = block.data(); const char* end = block.data() + block.size();) {
+    const void* nl = std::memchr(p, '\n', static_cast<std::size_t>(end - p));
+    if (nl == nullptr) break;
+    p = static_cast<const char*>(nl) + 1;
+    out->starts.push_back(static_cast<std::size_t>(p - block.data()));
+  }
+  out->starts.push_back(block.size() + 1);
+  // Vectorscan reports each match end; one hit per (line, expression) is enough.
+  std::vector<std::uint32_t> last(expressions, std::numeric_limits<std::uint32_t>::max());
+  std::size_t cur = 0;
+  const auto& starts = out->starts;
+  db.scan(block, scratch, [&](unsigned id, unsigned long long to) {
+    const std::size_t at = static_cast<std::size_t>(to) - 1;  // the match's last byte
+    if (at < starts[cur] || at >= starts[cur + 1]) {
+      cur = static_cast<std::size_t>(std::upper_bound(starts.begin(), starts.end(), at) -
+                                     starts.begin()) -
+            1;
+    }
+    if (last[id] == cur) return;
+    last[id] = static_cast<std::uint32_t>(cur);
+    out->hits.emplace_back(static_cast<std::uint32_t>(cur), id);
+  });
+  std::sort(out->hits.begin(), out->hits.end());
+  out->hits.erase(std::unique(out->hits.begin(), out->hits.end()), out->hits.end());
+}
+
+}  // namespace detail
+}  // namespace rdiag::redact

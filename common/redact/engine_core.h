@@ -1,0 +1,99 @@
+// Internals shared by engine.cpp, line_redactor.cpp, scan.cpp and adhoc.cpp.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/redact/builtin_rules.h"
+#include "common/redact/engine.h"
+#include "common/redact/regex.h"
+
+namespace rdiag::redact::detail {
+
+struct RedactRule {
+  std::string id;
+  Pcre exact;
+  Check check = Check::kNone;
+};
+
+struct CountRule {
+  std::string id;
+  Pcre exact;
+};
+
+// What a Vectorscan expression id stands for.
+enum class EntryKind : std::uint8_t { kRedact, kPemBegin, kPemEnd, kScan };
+struct Entry {
+  EntryKind kind = EntryKind::kRedact;
+  std::size_t index = 0;  // into redact or scan
+};
+
+struct EngineCore {
+  HsDatabase db;
+  std::vector<Entry> entries;      // by Vectorscan expression id
+  std::vector<RedactRule> redact;  // priority order: built-ins, then extra
+  std::vector<CountRule> scan;     // the scan rules, in the caller's order
+  Pcre pem_begin;
+  Pcre pem_end;
+};
+
+struct AdHocCore {
+  HsDatabase db;
+  std::vector<Pcre> exact;
+  std::vector<std::string> patterns;
+};
+
+// Which Vectorscan expressions matched which line of a block. Lines are the
+// pieces between '\n's; hits are (line, expression) pairs, sorted, unique.
+struct LineFlags {
+  std::vector<std::size_t> starts;  // offset of each line; one past the end last
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> hits;
+
+  // The last line has no '\n' after it: the sentinel is block.size() + 1.
+  std::size_t line_count() const { return starts.size() - 1; }
+  std::string_view line(std::string_view block, std::size_t i) const {
+    return block.substr(starts[i], starts[i + 1] - starts[i] - 1);
+  }
+};
+void flag_lines(const HsDatabase& db, hs_scratch_t* scratch, std::string_view block,
+                std::size_t expressions, LineFlags* out);
+
+// Redacts one line at a time, carrying the PEM state between lines.
+class LineRedactor {
+ public:
+  explicit LineRedactor(const EngineCore& core);
+
+  // flags: the expression ids Vectorscan reported for this line (sorted).
+  // Returns the redacted line; updates summary.
+  std::string redact(std::string_view line, std::span<const std::uint32_t> flags, Summary* summary);
+  bool in_pem() const { return in_pem_; }
+  MatchData& match_data() { return md_; }
+  hs_scratch_t* scratch() const { return scratch_.get(); }
+
+ private:
+  struct Cut {
+    Span span;
+    std::size_t priority = 0;  // index into core_.redact; pem first
+    bool marker = true;        // false: the rest of a PEM block (no text at all)
+  };
+  void pem_cuts(std::string_view line, bool begin_flagged, bool end_flagged,
+                std::vector<Cut>* cuts);
+  // False when the rule found no candidate at all (the fail-closed case).
+  bool rule_cuts(std::string_view line, std::size_t rule, std::vector<Cut>* cuts);
+  bool confirmed_alone(std::string_view line, std::uint32_t expression);
+  std::string apply(std::string_view line, std::vector<Cut>& cuts, Summary* summary) const;
+
+  const EngineCore& core_;
+  MatchData md_;
+  std::shared_ptr<hs_scratch_t> scratch_;
+  bool in_pem_ = false;
+  std::vector<Cut> cuts_;
+};
+
+std::string marker(std::string_view id);
+void count(Summary* summary, std::string_view id);
+
+}  // namespace rdiag::redact::detail

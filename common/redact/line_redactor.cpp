@@ -1,0 +1,160 @@
+#include <algorithm>
+
+#include "common/redact/checks.h"
+#include "common/redact/engine_core.h"
+
+namespace rdiag::redact::detail {
+namespace {
+
+constexpr std::size_t kPemPriority = 0;  // redaction rule i has priority i + 1
+
+bool passes(Check check, std::string_view candidate) {
+  switch (check) {
+    case Check::kIdCard:
+      return valid_id_card(candidate);
+    case Check::kLuhn:
+      return valid_luhn(candidate);
+    case Check::kNone:
+      break;
+  }
+  return true;
+}
+
+}  // namespace
+
+void count(Summary* summary, std::string_view id) {
+  const auto it = summary->counts.find(id);
+  if (it != summary->counts.end()) {
+    it->second += 1;
+  } else {
+    summary->counts.emplace(std::string(id), 1);
+  }
+}
+
+std::string marker(std::string_view id) {
+  std::string m = "[REDACTED:";
+  m += id;
+  m += ']';
+  return m;
+}
+
+LineRedactor::LineRedactor(const EngineCore& core)
+    : core_(core), md_(make_match_data()), scratch_(core.db.new_scratch()) {}
+
+std::string LineRedactor::redact(std::string_view line, std::span<const std::uint32_t> flags,
+                                 Summary* summary) {
+  bool begin = false;
+  bool end = false;
+  for (const std::uint32_t f : flags) {
+    begin = begin || core_.entries[f].kind == EntryKind::kPemBegin;
+    end = end || core_.entries[f].kind == EntryKind::kPemEnd;
+  }
+  if (in_pem_ && !end) return {};  // deep inside a key block: nothing survives
+  cuts_.clear();
+  if (in_pem_ || begin) pem_cuts(line, begin, end, &cuts_);
+  for (const std::uint32_t f : flags) {
+    const Entry& e = core_.entries[f];
+    if (e.kind != EntryKind::kRedact || rule_cuts(line, e.index, &cuts_)) continue;
+    // Vectorscan saw this rule in the line but PCRE2 found nothing: unless the
+    // flag came from a match across lines of the block, fail closed.
+    if (!confirmed_alone(line, f)) continue;
+    const std::string& id = core_.redact[e.index].id;
+    count(summary, id);
+    summary->lines_failed_closed += 1;
+    return marker(id + ":line");
+  }
+  return apply(line, cuts_, summary);
+}
+
+void LineRedactor::pem_cuts(std::string_view line, bool begin_flagged, bool end_flagged,
+                            std::vector<Cut>* cuts) {
+  std::size_t pos = 0;
+  if (in_pem_) {
+    const auto e = end_flagged ? core_.pem_end.find(line, 0, md_) : std::nullopt;
+    if (!e) {
+      cuts->push_back(Cut{Span{0, line.size()}, kPemPriority, false});
+      return;
+    }
+    cuts->push_back(Cut{Span{0, e->whole.end}, kPemPriority, false});
+    in_pem_ = false;
+    pos = e->whole.end;
+  }
+  // Several blocks may sit on one line (JSON with "\n" escapes); bounded
+  // because each pass moves pos forward.
+  while (begin_flagged && pos < line.size()) {
+    const auto b = core_.pem_begin.find(line, pos, md_);
+    if (!b) return;
+    const auto e = core_.pem_end.find(line, b->whole.end, md_);
+    if (!e) {
+      cuts->push_back(Cut{Span{b->whole.begin, line.size()}, kPemPriority, true});
+      in_pem_ = true;  // unterminated: everything up to an END line (or the end) goes
+      return;
+    }
+    cuts->push_back(Cut{Span{b->whole.begin, e->whole.end}, kPemPriority, true});
+    pos = e->whole.end;
+  }
+}
+
+bool LineRedactor::rule_cuts(std::string_view line, std::size_t rule, std::vector<Cut>* cuts) {
+  const RedactRule& r = core_.redact[rule];
+  bool any = false;
+  std::size_t from = 0;
+  while (from <= line.size()) {
+    const auto m = r.exact.find(line, from, md_);
+    if (!m) break;
+    any = true;
+    const std::string_view candidate =
+        line.substr(m->secret.begin, m->secret.end - m->secret.begin);
+    // A failed check digit means "just a number", not a missed secret.
+    if (!candidate.empty() && passes(r.check, candidate)) {
+      cuts->push_back(Cut{m->secret, rule + 1, true});
+    }
+    from = m->whole.end > m->whole.begin ? m->whole.end : next_char(line, m->whole.end + 1);
+  }
+  return any;
+}
+
+bool LineRedactor::confirmed_alone(std::string_view line, std::uint32_t expression) {
+  if (!scratch_) return true;  // cannot check: assume the worst
+  bool seen = false;
+  core_.db.scan(line, scratch_.get(),
+                [&](unsigned id, unsigned long long) { seen = seen || id == expression; });
+  return seen;
+}
+
+std::string LineRedactor::apply(std::string_view line, std::vector<Cut>& cuts,
+                                Summary* summary) const {
+  if (cuts.empty()) return std::string(line);
+  std::sort(cuts.begin(), cuts.end(),
+            [](const Cut& a, const Cut& b) { return a.span.begin < b.span.begin; });
+  // Overlapping cuts become one; the highest-priority rule names it.
+  std::vector<Cut> merged;
+  for (const Cut& c : cuts) {
+    if (!merged.empty() && c.span.begin < merged.back().span.end) {
+      Cut& m = merged.back();
+      m.span.end = std::max(m.span.end, c.span.end);
+      if (c.priority < m.priority) {
+        m.priority = c.priority;
+        m.marker = c.marker;
+      }
+    } else {
+      merged.push_back(c);
+    }
+  }
+  std::string out;
+  out.reserve(line.size() + 32 * merged.size());
+  std::size_t pos = 0;
+  for (const Cut& c : merged) {
+    out.append(line.substr(pos, c.span.begin - pos));
+    pos = c.span.end;
+    if (!c.marker) continue;
+    const std::string_view id =
+        c.priority == kPemPriority ? kPemId : std::string_view(core_.redact[c.priority - 1].id);
+    out += marker(id);
+    count(summary, id);
+  }
+  out.append(line.substr(pos));
+  return out;
+}
+
+}  // namespace rdiag::redact::detail

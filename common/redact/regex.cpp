@@ -1,0 +1,132 @@
+#include "common/redact/regex.h"
+
+#include <array>
+
+namespace rdiag::redact::detail {
+namespace {
+
+// Enough pairs for every built-in pattern; a user pattern with more groups
+// still matches (PCRE2 then fills what fits).
+constexpr std::uint32_t kOvectorPairs = 16;
+
+std::string pcre_message(int code) {
+  std::array<PCRE2_UCHAR, 256> buf{};
+  pcre2_get_error_message(code, buf.data(), buf.size());
+  return std::string(reinterpret_cast<const char*>(buf.data()));
+}
+
+hs_database_t* compile_once(const std::vector<HsDatabase::Expr>& exprs,
+                            const std::vector<bool>& prefilter, hs_compile_error_t** err) {
+  std::vector<const char*> patterns;
+  std::vector<unsigned> flags;
+  std::vector<unsigned> ids;
+  for (std::size_t i = 0; i < exprs.size(); ++i) {
+    patterns.push_back(exprs[i].pattern.c_str());
+    unsigned f = HS_FLAG_UTF8 | HS_FLAG_MULTILINE;
+    if (exprs[i].caseless) f |= HS_FLAG_CASELESS;
+    if (prefilter[i]) f |= HS_FLAG_PREFILTER;
+    flags.push_back(f);
+    ids.push_back(static_cast<unsigned>(i));
+  }
+  hs_database_t* db = nullptr;
+  const hs_error_t rc =
+      hs_compile_multi(patterns.data(), flags.data(), ids.data(),
+                       static_cast<unsigned>(exprs.size()), HS_MODE_BLOCK, nullptr, &db, err);
+  return rc == HS_SUCCESS ? db : nullptr;
+}
+
+}  // namespace
+
+MatchData make_match_data() {
+  return MatchData(pcre2_match_data_create(kOvectorPairs, nullptr), pcre2_match_data_free);
+}
+
+std::optional<Pcre> Pcre::compile(std::string_view pattern, bool caseless, std::string* error) {
+  int code = 0;
+  PCRE2_SIZE offset = 0;
+  std::uint32_t options = PCRE2_UTF | PCRE2_NO_UTF_CHECK;
+  if (caseless) options |= PCRE2_CASELESS;
+  pcre2_code* re = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
+                                 options, &code, &offset, nullptr);
+  if (re == nullptr) {
+    *error = pcre_message(code) + " (at offset " + std::to_string(offset) + ")";
+    return std::nullopt;
+  }
+  pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);  // without JIT it still works, slower
+  Pcre p;
+  p.code_.reset(re, pcre2_code_free);
+  return p;
+}
+
+std::size_t next_char(std::string_view text, std::size_t pos) {
+  while (pos < text.size() && (static_cast<unsigned char>(text[pos]) & 0xC0) == 0x80) ++pos;
+  return pos;
+}
+
+std::optional<Match> Pcre::find(std::string_view text, std::size_t from, MatchData& md) const {
+  // Callers hand in valid UTF-8 only (everything is decoded first).
+  const int rc = pcre2_match(code_.get(), reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(),
+                             from, PCRE2_NO_UTF_CHECK, md.get(), nullptr);
+  if (rc < 0) return std::nullopt;
+  const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md.get());
+  const std::uint32_t pairs = rc == 0 ? kOvectorPairs : static_cast<std::uint32_t>(rc);
+  const Span whole{ov[0], ov[1]};
+  for (std::uint32_t g = 1; g < pairs; ++g) {
+    if (ov[2 * g] != PCRE2_UNSET) return Match{whole, Span{ov[2 * g], ov[2 * g + 1]}};
+  }
+  return Match{whole, whole};
+}
+
+bool Pcre::matches(std::string_view text, MatchData& md) const {
+  return pcre2_match(code_.get(), reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(), 0,
+                     PCRE2_NO_UTF_CHECK, md.get(), nullptr) >= 0;
+}
+
+std::optional<HsDatabase> HsDatabase::build(const std::vector<Expr>& exprs, Failure* failure) {
+  std::vector<bool> prefilter(exprs.size(), false);
+  std::vector<std::string> plain_message(exprs.size());
+  // Each retry turns prefilter mode on for one more expression, so this ends.
+  for (std::size_t attempt = 0; attempt <= exprs.size(); ++attempt) {
+    hs_compile_error_t* err = nullptr;
+    hs_database_t* db = compile_once(exprs, prefilter, &err);
+    if (db != nullptr) {
+      HsDatabase out;
+      out.db_.reset(db, hs_free_database);
+      hs_scratch_t* scratch = nullptr;
+      if (hs_alloc_scratch(db, &scratch) != HS_SUCCESS) return std::nullopt;
+      out.prototype_.reset(scratch, hs_free_scratch);
+      return out;
+    }
+    const int index = err->expression;
+    Failure f{index < 0 ? 0 : static_cast<std::size_t>(index), err->message};
+    hs_free_compile_error(err);
+    if (index < 0 || prefilter[f.index]) {
+      // Prefilter mode did not help: report what the plain compile said.
+      if (index >= 0 && !plain_message[f.index].empty()) f.message = plain_message[f.index];
+      *failure = f;
+      return std::nullopt;
+    }
+    plain_message[f.index] = f.message;
+    prefilter[f.index] = true;
+  }
+  return std::nullopt;
+}
+
+std::shared_ptr<hs_scratch_t> HsDatabase::new_scratch() const {
+  hs_scratch_t* s = nullptr;
+  if (hs_clone_scratch(prototype_.get(), &s) != HS_SUCCESS) return nullptr;
+  return std::shared_ptr<hs_scratch_t>(s, hs_free_scratch);
+}
+
+void HsDatabase::scan(std::string_view text, hs_scratch_t* scratch,
+                      const std::function<void(unsigned, unsigned long long)>& on_match) const {
+  auto handler = [](unsigned id, unsigned long long, unsigned long long to, unsigned,
+                    void* ctx) -> int {
+    (*static_cast<const std::function<void(unsigned, unsigned long long)>*>(ctx))(id, to);
+    return 0;
+  };
+  hs_scan(db_.get(), text.data(), static_cast<unsigned>(text.size()), 0, scratch, handler,
+          const_cast<std::function<void(unsigned, unsigned long long)>*>(&on_match));
+}
+
+}  // namespace rdiag::redact::detail

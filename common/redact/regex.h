@@ -1,0 +1,81 @@
+// Thin RAII wrappers over the two regex engines (internal to rdiag::redact).
+// Vectorscan answers "which patterns occur in this block" at memory speed but
+// reports no match starts; PCRE2 (JIT) then finds exact spans on the few lines
+// Vectorscan flagged.
+#pragma once
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <hs/hs.h>
+#include <pcre2.h>
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace rdiag::redact::detail {
+
+struct Span {
+  std::size_t begin = 0;
+  std::size_t end = 0;
+};
+
+struct Match {
+  Span whole;
+  Span secret;  // the first set capture group, else the whole match
+};
+
+// The next offset at or after pos that starts a UTF-8 character (PCRE2 must
+// never be started inside one).
+std::size_t next_char(std::string_view text, std::size_t pos);
+
+using MatchData = std::unique_ptr<pcre2_match_data, void (*)(pcre2_match_data*)>;
+MatchData make_match_data();
+
+// One compiled PCRE2 pattern (UTF mode, JIT when available). Matching is
+// thread-safe: each caller brings its own MatchData.
+class Pcre {
+ public:
+  // nullopt and *error set when the pattern does not compile.
+  static std::optional<Pcre> compile(std::string_view pattern, bool caseless, std::string* error);
+
+  // The first match in text at or after from.
+  std::optional<Match> find(std::string_view text, std::size_t from, MatchData& md) const;
+  bool matches(std::string_view text, MatchData& md) const;
+
+ private:
+  std::shared_ptr<pcre2_code> code_;
+};
+
+// One Vectorscan block-mode database. Patterns are compiled UTF-8 and
+// multi-line (so ^ and $ work per line inside a block of lines); a pattern
+// Vectorscan cannot take as written (lookbehind, backreferences) is retried in
+// prefilter mode, which may flag more lines but never fewer - PCRE2 decides.
+class HsDatabase {
+ public:
+  struct Expr {
+    std::string pattern;
+    bool caseless = false;
+  };
+  struct Failure {
+    std::size_t index = 0;  // which expression
+    std::string message;    // Vectorscan's own words
+  };
+  static std::optional<HsDatabase> build(const std::vector<Expr>& exprs, Failure* failure);
+
+  // A scratch space for one thread or one scan; nullptr on allocation failure.
+  std::shared_ptr<hs_scratch_t> new_scratch() const;
+
+  // Calls on_match(expression index, end offset) for every match end in text.
+  void scan(std::string_view text, hs_scratch_t* scratch,
+            const std::function<void(unsigned, unsigned long long)>& on_match) const;
+
+ private:
+  std::shared_ptr<hs_database_t> db_;
+  std::shared_ptr<hs_scratch_t> prototype_;
+};
+
+}  // namespace rdiag::redact::detail

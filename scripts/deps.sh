@@ -9,6 +9,7 @@ packages=(
   libgtest-dev libsystemd-dev libseccomp-dev
   libvectorscan-dev libpcre2-dev libarchive-dev libboost1.81-dev
   openssh-client openssh-server procps python3
+  postgresql postgresql-client mariadb-client
 )
 
 SUDO=""

@@ -123,6 +123,12 @@ class SessionTest : public ::testing::Test {
     EXPECT_EQ(r.exit_code, 0) << r.out << r.err << agent_.log();
     return id;
   }
+  // Whether c's engineer holds a diagnose grant: report.get gets past the
+  // grant and scope checks and finds no report "report-0".
+  bool holds_grant(RpcClient& c) {
+    json a = call(c, "report.get", {{"report_id", "report-0"}});
+    return code_of(a) == -32005;
+  }
   std::string events_path(const std::string& id) const {
     return agent_.state_dir() + "/records/" + id + "/events.jsonl";
   }

@@ -133,12 +133,20 @@ class Run {
     try {
       launch();
     } catch (const std::exception& e) {
+      // Only resource exhaustion gets here (no memory, no descriptors).
+      if (pid_ > 0 && !reaped_) {
+        kill_group();
+        ::waitpid(pid_, nullptr, 0);
+        reaped_ = true;
+      }
       start_failed(e.what());
     }
   }
 
  private:
   void launch();
+  bool spawn(int in_fd, int out_fd, int err_fd);
+  void watch();
   void read_out();
   void read_err();
   void wait_exit();
@@ -178,6 +186,15 @@ void Run::launch() {
       null_fd.get() < 0) {
     return start_failed(errno_text(errno));
   }
+  if (!spawn(null_fd.get(), out_w.get(), err_w.get())) return;
+  // The write ends close here, at the end of scope: from now on only the
+  // child holds them, so EOF means the child (and its group) let go.
+  out_.assign(out_r.release());
+  err_.assign(err_r.release());
+  watch();
+}
+
+bool Run::spawn(int in_fd, int out_fd, int err_fd) {
   std::vector<const char*> env;
   for (const auto& kv : spec_.env) env.push_back(kv.c_str());
   env.push_back(nullptr);
@@ -185,20 +202,32 @@ void Run::launch() {
   launcher.env = env.data();
   boost::system::error_code ec;
   const std::vector<std::string> args(spec_.argv.begin() + 1, spec_.argv.end());
-  auto proc = launcher(io_.get_executor(), ec, std::filesystem::path(spec_.argv[0]), args,
-                       ChildSetup{null_fd.get(), out_w.get(), err_w.get(), spec_.cwd.c_str()});
+  try {
+    proc_.emplace(launcher(io_.get_executor(), ec, std::filesystem::path(spec_.argv[0]), args,
+                           ChildSetup{in_fd, out_fd, err_fd, spec_.cwd.c_str()}));
+  } catch (...) {
+    // Thrown after the fork (no descriptor left for the pidfd): the child
+    // runs, and nobody else would ever kill or reap it.
+    if (launcher.pid > 0) {
+      ::kill(-launcher.pid, SIGKILL);
+      ::waitpid(launcher.pid, nullptr, 0);
+    }
+    throw;
+  }
   if (ec) {
     // Boost leaves the failed child unreaped; it has _exit()ed already.
     if (launcher.pid > 0) ::waitpid(launcher.pid, nullptr, 0);
-    return start_failed(ec.message());
+    start_failed(ec.message());
+    return false;
   }
-  pid_ = proc.id();
-  proc_.emplace(std::move(proc));
-  out_.assign(out_r.release());
-  err_.assign(err_r.release());
-  // Our own copy of the pidfd: waiting on it tells us the leader died while
-  // it is still a zombie, so its group id cannot have been reused yet.
-  // (Boost's handle has no native_handle() accessor in 1.81.)
+  pid_ = proc_->id();
+  return true;
+}
+
+void Run::watch() {
+  // Our own pidfd (Boost's handle has no accessor for its own in 1.81):
+  // readable once the leader died but before it is reaped, so its process
+  // group id cannot have been reused when we kill the group.
   exit_.assign(static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0)));
   timer_.expires_after(spec_.timeout);
   timer_.async_wait([this](const boost::system::error_code& e) { on_deadline(e); });

@@ -117,6 +117,20 @@ TEST(ProcessRunner, NormalExitStillKillsTheGroup) {
   EXPECT_TRUE(gone_soon(std::stoi(r.out)));
 }
 
+TEST(ProcessRunner, DeadlineBoundsAGrandchildThatLeftTheGroup) {
+  // setsid escapes the group kill (a documented limit) and keeps stdout open;
+  // the run must still end at the deadline instead of waiting for it. The
+  // leader lingers a moment so that setsid happens before the group kill.
+  const auto r = run_one(
+      spec_for({"/bin/sh", "-c", "setsid sleep 5 & echo $!; sleep 0.3"}, milliseconds(1000)));
+  EXPECT_EQ(r.outcome, RunOutcome::kExited);
+  EXPECT_GE(r.elapsed_ms, 900);
+  EXPECT_LT(r.elapsed_ms, 2500);
+  const pid_t escaped = std::stoi(r.out);
+  ::kill(escaped, SIGKILL);
+  EXPECT_TRUE(gone_soon(escaped));
+}
+
 TEST(ProcessRunner, FloodOverCapIsOverflowAndStopsAtTheCap) {
   auto s = spec_for({fixture("flood/collect.sh")});
   s.stdout_cap = 64u << 10;

@@ -10,7 +10,6 @@
 
 #include <fcntl.h>
 #include <linux/close_range.h>
-#include <signal.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -18,6 +17,7 @@
 
 #include <array>
 #include <cerrno>
+#include <csignal>
 #include <exception>
 #include <functional>
 #include <memory>
@@ -153,7 +153,7 @@ class Run {
   void on_deadline(const boost::system::error_code& ec);
   void reap();
   void close_pipes();
-  void kill_group();
+  void kill_group() const;
   void maybe_finish();
   void start_failed(std::string why);
 
@@ -176,11 +176,14 @@ void Run::launch() {
     return start_failed(
         i18n::tr("agent.exec.relative_argv0", spec_.argv.empty() ? std::string() : spec_.argv[0]));
   }
-  int out_pipe[2], err_pipe[2];
+  int out_pipe[2];
   if (::pipe2(out_pipe, O_CLOEXEC) != 0) return start_failed(errno_text(errno));
-  UniqueFd out_r(high_cloexec(out_pipe[0])), out_w(high_cloexec(out_pipe[1]));
+  UniqueFd out_r(high_cloexec(out_pipe[0]));
+  UniqueFd out_w(high_cloexec(out_pipe[1]));
+  int err_pipe[2];
   if (::pipe2(err_pipe, O_CLOEXEC) != 0) return start_failed(errno_text(errno));
-  UniqueFd err_r(high_cloexec(err_pipe[0])), err_w(high_cloexec(err_pipe[1]));
+  UniqueFd err_r(high_cloexec(err_pipe[0]));
+  UniqueFd err_w(high_cloexec(err_pipe[1]));
   UniqueFd null_fd(high_cloexec(::open("/dev/null", O_RDONLY | O_CLOEXEC)));
   if (out_r.get() < 0 || out_w.get() < 0 || err_r.get() < 0 || err_w.get() < 0 ||
       null_fd.get() < 0) {
@@ -308,7 +311,7 @@ void Run::close_pipes() {
   err_.close(ignored);
 }
 
-void Run::kill_group() {
+void Run::kill_group() const {
   if (pid_ > 0 && !reaped_) ::kill(-pid_, SIGKILL);
 }
 
@@ -351,7 +354,8 @@ std::vector<RunResult> run_all(const std::vector<RunSpec>& specs, std::size_t pa
   try {
     asio::io_context io;
     std::vector<std::unique_ptr<Run>> runs;
-    std::size_t next = 0, active = 0;
+    std::size_t next = 0;
+    std::size_t active = 0;
     std::function<void()> fill = [&] {
       while (active < parallel && next < specs.size()) {
         const std::size_t i = next++;

@@ -20,8 +20,8 @@ namespace fs = std::filesystem;
 
 // A manifest is a page of JSON; an env file a handful of lines. Anything far
 // larger is a mistake, and reading it whole would cost the worker memory.
-constexpr std::size_t kMaxManifestBytes = 1u << 20;
-constexpr std::size_t kMaxEnvFileBytes = 64u << 10;
+constexpr std::size_t kMaxManifestBytes = 1U << 20;
+constexpr std::size_t kMaxEnvFileBytes = 64U << 10;
 
 enum class Kind { kDir, kFile, kProgram, kSecret };
 

@@ -30,7 +30,7 @@ std::string join(std::initializer_list<std::string_view> words) {
 // Reads one plugin.json, naming every field by its path ("rules[2].id").
 class Reader {
  public:
-  explicit Reader(const std::string& file) : file_(file) {}
+  explicit Reader(std::string file) : file_(std::move(file)) {}
 
   template <typename... Args>
   [[noreturn]] void fail(std::string_view id, const std::string& field, Args&&... args) const {
@@ -114,9 +114,9 @@ class Reader {
 
   // A top-level list that may be left out (no logs, no rules).
   const json& list(const json& obj, std::string_view key) const {
-    static const json kEmpty = json::array();
+    static const json empty_list = json::array();
     const json* v = find(obj, "", key, false);
-    if (v == nullptr) return kEmpty;
+    if (v == nullptr) return empty_list;
     if (!v->is_array()) fail("agent.plugins.want_array", std::string(key));
     return *v;
   }

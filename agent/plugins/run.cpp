@@ -1,12 +1,12 @@
 #include "agent/plugins/run.h"
 
-#include <string.h>  // sigabbrev_np
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <cstring>  // sigabbrev_np
 #include <initializer_list>
 #include <optional>
 

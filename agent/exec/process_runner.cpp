@@ -164,7 +164,10 @@ class Run {
   asio::posix::stream_descriptor out_, err_, exit_;
   asio::steady_timer timer_;
   std::optional<bp2::basic_process<Executor>> proc_;
-  std::array<char, 65536> out_buf_{}, err_buf_{};
+  // 16 KiB a read: a few hundred reads for a full 4 MiB, and little memory
+  // held per plugin while the others still run.
+  std::array<char, 16384> out_buf_{};
+  std::array<char, 16384> err_buf_{};
   Clock::time_point started_;
   pid_t pid_ = -1;
   int status_ = 0;

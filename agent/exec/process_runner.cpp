@@ -10,7 +10,6 @@
 
 #include <fcntl.h>
 #include <linux/close_range.h>
-#include <signal.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -18,6 +17,7 @@
 
 #include <array>
 #include <cerrno>
+#include <csignal>
 #include <exception>
 #include <functional>
 #include <memory>
@@ -133,19 +133,27 @@ class Run {
     try {
       launch();
     } catch (const std::exception& e) {
+      // Only resource exhaustion gets here (no memory, no descriptors).
+      if (pid_ > 0 && !reaped_) {
+        kill_group();
+        ::waitpid(pid_, nullptr, 0);
+        reaped_ = true;
+      }
       start_failed(e.what());
     }
   }
 
  private:
   void launch();
+  bool spawn(int in_fd, int out_fd, int err_fd);
+  void watch();
   void read_out();
   void read_err();
   void wait_exit();
   void on_deadline(const boost::system::error_code& ec);
   void reap();
   void close_pipes();
-  void kill_group();
+  void kill_group() const;
   void maybe_finish();
   void start_failed(std::string why);
 
@@ -156,7 +164,10 @@ class Run {
   asio::posix::stream_descriptor out_, err_, exit_;
   asio::steady_timer timer_;
   std::optional<bp2::basic_process<Executor>> proc_;
-  std::array<char, 65536> out_buf_{}, err_buf_{};
+  // 16 KiB a read: a few hundred reads for a full 4 MiB, and little memory
+  // held per plugin while the others still run.
+  std::array<char, 16384> out_buf_{};
+  std::array<char, 16384> err_buf_{};
   Clock::time_point started_;
   pid_t pid_ = -1;
   int status_ = 0;
@@ -168,16 +179,28 @@ void Run::launch() {
     return start_failed(
         i18n::tr("agent.exec.relative_argv0", spec_.argv.empty() ? std::string() : spec_.argv[0]));
   }
-  int out_pipe[2], err_pipe[2];
+  int out_pipe[2];
   if (::pipe2(out_pipe, O_CLOEXEC) != 0) return start_failed(errno_text(errno));
-  UniqueFd out_r(high_cloexec(out_pipe[0])), out_w(high_cloexec(out_pipe[1]));
+  UniqueFd out_r(high_cloexec(out_pipe[0]));
+  UniqueFd out_w(high_cloexec(out_pipe[1]));
+  int err_pipe[2];
   if (::pipe2(err_pipe, O_CLOEXEC) != 0) return start_failed(errno_text(errno));
-  UniqueFd err_r(high_cloexec(err_pipe[0])), err_w(high_cloexec(err_pipe[1]));
+  UniqueFd err_r(high_cloexec(err_pipe[0]));
+  UniqueFd err_w(high_cloexec(err_pipe[1]));
   UniqueFd null_fd(high_cloexec(::open("/dev/null", O_RDONLY | O_CLOEXEC)));
   if (out_r.get() < 0 || out_w.get() < 0 || err_r.get() < 0 || err_w.get() < 0 ||
       null_fd.get() < 0) {
     return start_failed(errno_text(errno));
   }
+  if (!spawn(null_fd.get(), out_w.get(), err_w.get())) return;
+  // The write ends close here, at the end of scope: from now on only the
+  // child holds them, so EOF means the child (and its group) let go.
+  out_.assign(out_r.release());
+  err_.assign(err_r.release());
+  watch();
+}
+
+bool Run::spawn(int in_fd, int out_fd, int err_fd) {
   std::vector<const char*> env;
   for (const auto& kv : spec_.env) env.push_back(kv.c_str());
   env.push_back(nullptr);
@@ -185,20 +208,32 @@ void Run::launch() {
   launcher.env = env.data();
   boost::system::error_code ec;
   const std::vector<std::string> args(spec_.argv.begin() + 1, spec_.argv.end());
-  auto proc = launcher(io_.get_executor(), ec, std::filesystem::path(spec_.argv[0]), args,
-                       ChildSetup{null_fd.get(), out_w.get(), err_w.get(), spec_.cwd.c_str()});
+  try {
+    proc_.emplace(launcher(io_.get_executor(), ec, std::filesystem::path(spec_.argv[0]), args,
+                           ChildSetup{in_fd, out_fd, err_fd, spec_.cwd.c_str()}));
+  } catch (...) {
+    // Thrown after the fork (no descriptor left for the pidfd): the child
+    // runs, and nobody else would ever kill or reap it.
+    if (launcher.pid > 0) {
+      ::kill(-launcher.pid, SIGKILL);
+      ::waitpid(launcher.pid, nullptr, 0);
+    }
+    throw;
+  }
   if (ec) {
     // Boost leaves the failed child unreaped; it has _exit()ed already.
     if (launcher.pid > 0) ::waitpid(launcher.pid, nullptr, 0);
-    return start_failed(ec.message());
+    start_failed(ec.message());
+    return false;
   }
-  pid_ = proc.id();
-  proc_.emplace(std::move(proc));
-  out_.assign(out_r.release());
-  err_.assign(err_r.release());
-  // Our own copy of the pidfd: waiting on it tells us the leader died while
-  // it is still a zombie, so its group id cannot have been reused yet.
-  // (Boost's handle has no native_handle() accessor in 1.81.)
+  pid_ = proc_->id();
+  return true;
+}
+
+void Run::watch() {
+  // Our own pidfd (Boost's handle has no accessor for its own in 1.81):
+  // readable once the leader died but before it is reaped, so its process
+  // group id cannot have been reused when we kill the group.
   exit_.assign(static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0)));
   timer_.expires_after(spec_.timeout);
   timer_.async_wait([this](const boost::system::error_code& e) { on_deadline(e); });
@@ -279,7 +314,7 @@ void Run::close_pipes() {
   err_.close(ignored);
 }
 
-void Run::kill_group() {
+void Run::kill_group() const {
   if (pid_ > 0 && !reaped_) ::kill(-pid_, SIGKILL);
 }
 
@@ -322,7 +357,8 @@ std::vector<RunResult> run_all(const std::vector<RunSpec>& specs, std::size_t pa
   try {
     asio::io_context io;
     std::vector<std::unique_ptr<Run>> runs;
-    std::size_t next = 0, active = 0;
+    std::size_t next = 0;
+    std::size_t active = 0;
     std::function<void()> fill = [&] {
       while (active < parallel && next < specs.size()) {
         const std::size_t i = next++;

@@ -17,8 +17,8 @@ struct RunSpec {
   std::vector<std::string> env;   // the WHOLE environment, "K=V"; nothing inherited
   std::string cwd = "/";
   std::chrono::milliseconds timeout{10000};
-  std::size_t stdout_cap = 4u << 20;   // over it: outcome kOverflow, child killed
-  std::size_t stderr_cap = 16u << 10;  // over it: the rest is dropped, not an error
+  std::size_t stdout_cap = 4U << 20;   // over it: outcome kOverflow, child killed
+  std::size_t stderr_cap = 16U << 10;  // over it: the rest is dropped, not an error
 };
 
 enum class RunOutcome { kExited, kSignaled, kTimedOut, kOverflow, kStartFailed };

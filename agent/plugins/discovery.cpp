@@ -20,15 +20,18 @@ namespace fs = std::filesystem;
 
 // A manifest is a page of JSON; an env file a handful of lines. Anything far
 // larger is a mistake, and reading it whole would cost the worker memory.
-constexpr std::size_t kMaxManifestBytes = 1u << 20;
-constexpr std::size_t kMaxEnvFileBytes = 64u << 10;
+constexpr std::size_t kMaxManifestBytes = 1U << 20;
+constexpr std::size_t kMaxEnvFileBytes = 64U << 10;
 
 enum class Kind { kDir, kFile, kProgram, kSecret };
 
+// Every refusal carries reason "untrusted" unless it is about the manifest's
+// content ("bad_manifest") or a second plugin of a name ("duplicate").
 Error untrusted(std::string message) {
   return make_error(std::move(message), "untrusted");
 }
 
+// After ownership: a root-owned FIFO or device as plugin.json is still wrong.
 Result<void> check_type(const std::string& path, const struct stat& st, Kind kind) {
   if (kind == Kind::kDir) {
     if (!S_ISDIR(st.st_mode)) return untrusted(tr("agent.plugins.not_dir", path));
@@ -50,12 +53,15 @@ Result<void> check_trusted(const std::string& path, const struct stat& st, uid_t
   if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
     return untrusted(tr("agent.plugins.writable", path, fmt::format("{:04o}", st.st_mode & 07777)));
   }
+  // Group-readable stays allowed: the usual setup is root:rdiag 0640.
   if (kind == Kind::kSecret && (st.st_mode & S_IROTH) != 0) {
     return untrusted(tr("agent.plugins.env_readable", path));
   }
   return check_type(path, st, kind);
 }
 
+// stat(), not lstat(): a symlink is judged by what it points to, which is
+// what will be read or run (as sshd does).
 Result<void> check_path(const std::string& path, uid_t trusted, Kind kind) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
@@ -94,6 +100,7 @@ Result<void> check_collect_files(const Plugin& p, uid_t trusted) {
   return check_path(env, trusted, Kind::kSecret);
 }
 
+// One plugin folder: its own modes, then plugin.json, then what it names.
 Result<Plugin> load_plugin(const std::string& folder, uid_t trusted) {
   if (auto ok = check_path(folder, trusted, Kind::kDir); !ok) return ok.error();
   const std::string manifest = folder + "/plugin.json";
@@ -116,6 +123,8 @@ Result<Plugin> load_plugin(const std::string& folder, uid_t trusted) {
   return plugin;
 }
 
+// A bad plugins dir refuses everything in it: whoever can write the dir can
+// swap any plugin folder for their own.
 void scan_dir(const std::string& dir, uid_t trusted, Discovery& out,
               std::map<std::string, std::string>& seen) {
   struct stat st {};
@@ -149,6 +158,8 @@ void scan_dir(const std::string& dir, uid_t trusted, Discovery& out,
   }
 }
 
+// Upper case only, as environment variables are by convention; it also keeps
+// a stray "password=..." line (lower case) from being taken for a setting.
 bool valid_env_key(std::string_view key) {
   if (key.empty() || (key[0] >= '0' && key[0] <= '9')) return false;
   return std::all_of(key.begin(), key.end(), [](char c) {
@@ -184,6 +195,8 @@ Discovery discover(const std::vector<std::string>& dirs, uid_t trusted_uid) {
   for (const auto& dir : dirs) {
     try {
       std::error_code ec;
+      // Plugin::dir is documented absolute (and shown to plugins as
+      // RDIAG_PLUGIN_DIR); the config normally gives absolute dirs already.
       const fs::path abs = fs::absolute(dir, ec);
       scan_dir(ec ? dir : abs.lexically_normal().string(), trusted_uid, out, seen);
     } catch (const std::exception& e) {  // bad_alloc, or std::filesystem on odd names
@@ -207,7 +220,7 @@ Result<std::vector<std::string>> read_env_file(const std::string& path, uid_t tr
   auto text = read_file_bounded(path, kMaxEnvFileBytes, hooks);
   if (!text) return text.error();
   std::vector<std::string> env;
-  std::map<std::string, int, std::less<>> seen;
+  std::map<std::string, int, std::less<>> seen;  // key -> first line, for the message
   std::string_view rest = *text;
   for (int line_no = 1; !rest.empty(); ++line_no) {
     const auto nl = rest.find('\n');

@@ -30,13 +30,15 @@ std::string join(std::initializer_list<std::string_view> words) {
 // Reads one plugin.json, naming every field by its path ("rules[2].id").
 class Reader {
  public:
-  explicit Reader(const std::string& file) : file_(file) {}
+  explicit Reader(std::string file) : file_(std::move(file)) {}
 
   template <typename... Args>
   [[noreturn]] void fail(std::string_view id, const std::string& field, Args&&... args) const {
     throw Invalid{tr(id, file_, field, std::forward<Args>(args)...)};
   }
 
+  // Field paths as a plugin author would write them in a jq query or the
+  // guide: "collect.timeout_s", "rules[2].severity".
   static std::string at(const std::string& where, std::string_view key) {
     return where.empty() ? std::string(key) : where + "." + std::string(key);
   }
@@ -44,6 +46,8 @@ class Reader {
     return where + "[" + std::to_string(index) + "]";
   }
 
+  // j must be an object whose keys are all in `keys`; the message lists the
+  // allowed keys, which is usually all a typo needs.
   void object(const json& j, const std::string& where,
               std::initializer_list<std::string_view> keys) const {
     if (!j.is_object()) fail("agent.plugins.want_object", where);
@@ -79,6 +83,7 @@ class Reader {
     return n;
   }
 
+  // An enum field; an empty default makes it required.
   std::string one_of(const json& obj, const std::string& where, std::string_view key,
                      std::initializer_list<std::string_view> allowed, std::string dflt) const {
     const bool required = dflt.empty();
@@ -107,10 +112,11 @@ class Reader {
     return out;
   }
 
+  // A top-level list that may be left out (no logs, no rules).
   const json& list(const json& obj, std::string_view key) const {
-    static const json kEmpty = json::array();
+    static const json empty_list = json::array();
     const json* v = find(obj, "", key, false);
-    if (v == nullptr) return kEmpty;
+    if (v == nullptr) return empty_list;
     if (!v->is_array()) fail("agent.plugins.want_array", std::string(key));
     return *v;
   }
@@ -123,6 +129,8 @@ CollectSpec read_collect(const Reader& r, const json& j) {
   r.object(j, where, {"command", "timeout_s", "env_file"});
   CollectSpec c;
   c.command = r.strings(j, where, "command");
+  // "../" would let a manifest point at any program on the box while the
+  // ownership checks look at the plugin folder; absolute paths are honest.
   for (const auto& part : std::filesystem::path(c.command[0])) {
     if (part == "..") r.fail("agent.plugins.dotdot", "collect.command[0]");
   }
@@ -147,6 +155,7 @@ std::vector<LogSpec> read_logs(const Reader& r, const json& root) {
     LogSpec l;
     l.name = r.name(logs[i], where, "name");
     l.paths = r.strings(logs[i], where, "paths");
+    // Relative globs would depend on the worker's working folder.
     for (std::size_t p = 0; p < l.paths.size(); ++p) {
       if (l.paths[p][0] != '/') {
         r.fail("agent.plugins.want_absolute", Reader::at(Reader::at(where, "paths"), p));
@@ -209,6 +218,8 @@ Plugin read_plugin(const Reader& r, const json& root, const std::string& path) {
   p.logs = read_logs(r, root);
   p.rules = read_rules(r, root);
   p.redact = read_redact(r, root);
+  // Fixes are defined by a later issue; only their outer shape is checked
+  // now so that a manifest written today does not break then.
   p.fixes = r.list(root, "fixes");
   for (std::size_t i = 0; i < p.fixes.size(); ++i) {
     if (!p.fixes[i].is_object()) r.fail("agent.plugins.want_object", Reader::at("fixes", i));
@@ -218,6 +229,8 @@ Plugin read_plugin(const Reader& r, const json& root, const std::string& path) {
 
 }  // namespace
 
+// Names end up in file names, report keys and sudoers-style rules: keep
+// them to a small ASCII alphabet with no leading dot or dash.
 bool valid_name(std::string_view name) {
   if (name.empty() || name.size() > 64) return false;
   auto lower_digit = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
@@ -249,6 +262,7 @@ Result<Plugin> parse_manifest(std::string_view text, const std::string& path) {
   }
 }
 
+// lexically_normal only tidies "./collect.sh"; ".." was refused at parse time.
 std::string program_path(const Plugin& plugin) {
   if (!plugin.collect || plugin.collect->command.empty()) return {};
   const std::string& first = plugin.collect->command[0];

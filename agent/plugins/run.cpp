@@ -1,12 +1,12 @@
 #include "agent/plugins/run.h"
 
-#include <string.h>  // sigabbrev_np
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <cstring>  // sigabbrev_np
 #include <initializer_list>
 #include <optional>
 
@@ -34,6 +34,8 @@ std::string stderr_tail(const std::string& err) {
   return sanitize_utf8(v);
 }
 
+// Error entries have the same keys as good ones minus "data", so a report
+// reader can loop over findings without checking "ok" first.
 json error_entry(const std::string& name, std::string_view reason, std::string message,
                  const std::string& err, std::int64_t elapsed_ms) {
   return {{"name", name},
@@ -44,10 +46,12 @@ json error_entry(const std::string& name, std::string_view reason, std::string m
           {"elapsed_ms", elapsed_ms}};
 }
 
+// All finding errors share the reason the report uses for the entry.
 Error bad_finding(std::string message) {
   return make_error(std::move(message), "bad_findings");
 }
 
+// Type checks only; severity and id values are checked by the caller.
 std::optional<Error> check_finding_strings(const json& f, const std::string& plugin,
                                            std::size_t i) {
   for (const char* key : {"severity", "id", "title", "cause", "remedy"}) {
@@ -119,6 +123,8 @@ std::pair<std::string_view, std::string> failure(const Plugin& p, const exec::Ru
   return {"exit_status", tr("agent.plugins.run_exit", p.name, r.exit_code)};
 }
 
+// Exit 0: the output decides. Exceptions are nlohmann's own way of saying
+// where the JSON broke, and they stop here.
 json parse_output(const Plugin& p, const exec::RunResult& r) {
   json out;
   try {
@@ -190,7 +196,7 @@ Result<exec::RunSpec> spec_for(const Plugin& p, const RunOptions& opt) {
   s.env = plugin_env(p, opt, extra);
   s.cwd = p.dir;
   s.timeout = std::chrono::seconds(p.collect->timeout_s);
-  s.stdout_cap = opt.output_cap;
+  s.stdout_cap = opt.output_cap;  // stderr keeps the runner's 16 KiB: only its tail is shown
   return s;
 }
 
@@ -209,6 +215,8 @@ Result<json> validate_findings(const json& output, const std::string& plugin) {
   return out;
 }
 
+// Specs are built first (env files read now, so a bad one costs no run),
+// then everything runs in one run_all() so the deadlines overlap.
 json run_plugins(const std::vector<Plugin>& plugins, const RunOptions& opt) {
   json entries = json::array();
   try {

@@ -14,7 +14,7 @@ namespace rdiag::agent::plugins {
 
 struct RunOptions {
   std::size_t parallel = 4;
-  std::size_t output_cap = 4u << 20;
+  std::size_t output_cap = 4U << 20;
   std::string lang;  // LANG and LC_ALL for the plugins; empty: C.UTF-8
 };
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -51,9 +52,22 @@ bool gone_soon(pid_t pid) {
   return !alive(pid);
 }
 
-// No child of ours is left unreaped after a run.
-bool no_children_left() {
-  return ::waitpid(-1, nullptr, WNOHANG) == -1 && errno == ECHILD;
+// No child of ours is left unreaped after a run. Read from /proc rather than
+// with waitpid(-1), which would reap (and steal) other tests' children.
+bool no_zombie_children() {
+  const std::string me = std::to_string(::getpid());
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    std::ifstream stat(entry.path() / "stat");
+    std::string line;
+    if (!std::getline(stat, line)) continue;
+    const auto close = line.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(line.substr(close + 2));
+    std::string state, ppid;
+    rest >> state >> ppid;
+    if (ppid == me && state == "Z") return false;
+  }
+  return true;
 }
 
 TEST(ProcessRunner, ReportsExitCodeAndBothStreams) {
@@ -62,7 +76,7 @@ TEST(ProcessRunner, ReportsExitCodeAndBothStreams) {
   EXPECT_EQ(r.exit_code, 3);
   EXPECT_EQ(r.out, "out\n");
   EXPECT_EQ(r.err, "err\n");
-  EXPECT_TRUE(no_children_left());
+  EXPECT_TRUE(no_zombie_children());
 }
 
 TEST(ProcessRunner, GivesExactlyTheEnvironmentAsked) {
@@ -95,7 +109,7 @@ TEST(ProcessRunner, TimeoutKillsLeaderAndGrandchild) {
   ASSERT_EQ(word, "pids") << r.err;
   EXPECT_TRUE(gone_soon(leader));
   EXPECT_TRUE(gone_soon(grandchild));
-  EXPECT_TRUE(no_children_left());
+  EXPECT_TRUE(no_zombie_children());
 }
 
 TEST(ProcessRunner, HangingChildrenEndTogetherNotOneAfterAnother) {
@@ -117,6 +131,20 @@ TEST(ProcessRunner, NormalExitStillKillsTheGroup) {
   EXPECT_TRUE(gone_soon(std::stoi(r.out)));
 }
 
+TEST(ProcessRunner, DeadlineBoundsAGrandchildThatLeftTheGroup) {
+  // setsid escapes the group kill (a documented limit) and keeps stdout open;
+  // the run must still end at the deadline instead of waiting for it. The
+  // leader lingers a moment so that setsid happens before the group kill.
+  const auto r = run_one(
+      spec_for({"/bin/sh", "-c", "setsid sleep 5 & echo $!; sleep 0.3"}, milliseconds(1000)));
+  EXPECT_EQ(r.outcome, RunOutcome::kExited);
+  EXPECT_GE(r.elapsed_ms, 900);
+  EXPECT_LT(r.elapsed_ms, 2500);
+  const pid_t escaped = std::stoi(r.out);
+  ::kill(escaped, SIGKILL);
+  EXPECT_TRUE(gone_soon(escaped));
+}
+
 TEST(ProcessRunner, FloodOverCapIsOverflowAndStopsAtTheCap) {
   auto s = spec_for({fixture("flood/collect.sh")});
   s.stdout_cap = 64u << 10;
@@ -124,7 +152,7 @@ TEST(ProcessRunner, FloodOverCapIsOverflowAndStopsAtTheCap) {
   EXPECT_EQ(r.outcome, RunOutcome::kOverflow);
   EXPECT_EQ(r.out.size(), s.stdout_cap);
   EXPECT_LT(r.elapsed_ms, 1500);
-  EXPECT_TRUE(no_children_left());
+  EXPECT_TRUE(no_zombie_children());
 }
 
 TEST(ProcessRunner, StderrOverCapIsDroppedNotAnError) {
@@ -159,7 +187,7 @@ TEST(ProcessRunner, MissingProgramIsStartFailedWithTheReason) {
   const auto r = run_one(spec_for({"/nonexistent/rdiag-plugin"}));
   EXPECT_EQ(r.outcome, RunOutcome::kStartFailed);
   EXPECT_NE(r.error.find("No such file"), std::string::npos) << r.error;
-  EXPECT_TRUE(no_children_left());
+  EXPECT_TRUE(no_zombie_children());
 }
 
 TEST(ProcessRunner, RelativeProgramIsRefused) {

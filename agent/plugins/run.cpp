@@ -1,5 +1,9 @@
 #include "agent/plugins/run.h"
 
+#include <sys/stat.h>
+
+#include <cerrno>
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -183,7 +187,13 @@ std::vector<std::string> plugin_env(const Plugin& p, const RunOptions& opt,
 // The runner's spec for one plugin, or the env_file error that stops it.
 Result<exec::RunSpec> spec_for(const Plugin& p, const RunOptions& opt) {
   std::vector<std::string> extra;
-  if (!p.collect->env_file.empty()) {
+  struct stat st {};
+  // No env_file at all is the state of a fresh install: the plugin runs with
+  // its defaults and can say what to configure (an unreachable database's
+  // remedy names the file). One that exists must pass every check.
+  const bool missing = !p.collect->env_file.empty() &&
+                       ::lstat(p.collect->env_file.c_str(), &st) != 0 && errno == ENOENT;
+  if (!p.collect->env_file.empty() && !missing) {
     // Read by whoever runs the plugins (the collector worker), trusting its
     // own account as discovery did.
     auto lines = read_env_file(p.collect->env_file, ::geteuid());
@@ -194,6 +204,7 @@ Result<exec::RunSpec> spec_for(const Plugin& p, const RunOptions& opt) {
   s.argv = p.collect->command;
   s.argv[0] = program_path(p);
   s.env = plugin_env(p, opt, extra);
+  if (missing) s.env.push_back("RDIAG_ENV_FILE_MISSING=" + p.collect->env_file);
   s.cwd = p.dir;
   s.timeout = std::chrono::seconds(p.collect->timeout_s);
   s.stdout_cap = opt.output_cap;  // stderr keeps the runner's 16 KiB: only its tail is shown

@@ -294,17 +294,24 @@ TEST_F(PluginTree, PluginGetsScrubbedEnvPlusEnvFileAndNoSecretInArgv) {
 
 TEST_F(PluginTree, EnvFileProblemIsThatPluginsEntry) {
   const auto dir = install("env");
+  const auto env_path = root_ / "pg.env";
   write_file(dir / "plugin.json",
              R"({"name": "env", "collect": {"command": ["collect.py"],
-      "env_file": ")" +
-                 (root_ / "missing.env").string() + "\"}}",
+      "env_file": ")" + env_path.string() + "\"}}",
              0644);
   install("good");
   write_file(plugins_ / "logsonly.json", "{}", 0644);  // not a folder: ignored
-  const json entries = run_plugins(discover_all(), {});
+  // A fresh install has no env file yet: the plugin runs with its defaults
+  // and learns which file is missing, so it can say what to configure.
+  json entries = run_plugins(discover_all(), {});
   ASSERT_EQ(entries.size(), 2u);
+  EXPECT_EQ(by_name(entries, "env")["ok"], true) << entries.dump();
+  EXPECT_EQ(by_name(entries, "env")["data"]["env"]["RDIAG_ENV_FILE_MISSING"], env_path.string());
+  // One that exists but anyone may read is refused, and the plugin not run.
+  write_file(env_path, "PGPASSWORD=x\n", 0644);
+  entries = run_plugins(discover_all(), {});
   EXPECT_EQ(by_name(entries, "env")["error"]["reason"], "env_file");
-  EXPECT_TRUE(Contains(by_name(entries, "env")["error"]["message"], "missing.env"));
+  EXPECT_TRUE(Contains(by_name(entries, "env")["error"]["message"], "pg.env"));
   EXPECT_EQ(by_name(entries, "good")["ok"], true);
 }
 

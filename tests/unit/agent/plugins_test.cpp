@@ -307,8 +307,9 @@ TEST_F(PluginTree, EnvFileProblemIsThatPluginsEntry) {
   ASSERT_EQ(entries.size(), 2u);
   EXPECT_EQ(by_name(entries, "env")["ok"], true) << entries.dump();
   EXPECT_EQ(by_name(entries, "env")["data"]["env"]["RDIAG_ENV_FILE_MISSING"], env_path.string());
-  // One that exists but anyone may read is refused, and the plugin not run.
-  write_file(env_path, "PGPASSWORD=x\n", 0644);
+  // One that exists but cannot be read as KEY=VALUE lines stops that plugin
+  // alone (a world-readable one is refused at discovery, above).
+  write_file(env_path, "PGPASSWORD x\n", 0600);
   entries = run_plugins(discover_all(), {});
   EXPECT_EQ(by_name(entries, "env")["error"]["reason"], "env_file");
   EXPECT_TRUE(Contains(by_name(entries, "env")["error"]["message"], "pg.env"));

@@ -171,6 +171,37 @@ TEST(ShippedPlugins, ContractCheckCatchesBrokenManifests) {
   }
 }
 
+// The lines of `lines` that grep -P (PCRE2, as the agent's span finder)
+// prints for `pattern`, or with `invert` the lines it does not match.
+std::string grep(const std::string& pattern, const json& lines, bool invert) {
+  std::string input;
+  for (const auto& l : lines) input += l.get<std::string>() + "\n";
+  std::vector<std::string> argv = {"/bin/grep", "-P", "-e", pattern};
+  if (invert) argv.push_back("-v");
+  return run(argv, {.stdin_data = input}).out;
+}
+
+// Every rule and redaction pattern flags the log lines it was written for
+// (fixture lines in the shapes the products really write) and no routine line.
+TEST(ShippedPlugins, PatternsMatchTheirLogLinesAndNoRoutineLine) {
+  const json samples = json::parse(read_file(kFixtures + "/log_samples.json"));
+  for (const std::string name : {"erp-app", "java-app", "mysql", "postgresql"}) {
+    const json m = json::parse(read_file(kPlugins + "/" + name + "/plugin.json"));
+    const json& match = samples[name]["match"];
+    std::map<std::string, std::string> patterns;  // rule id or redaction name -> pattern
+    for (const auto& r : m["rules"]) patterns[r["id"]] = r["pattern"];
+    for (const auto& r : m["redact"]) patterns[r["name"]] = r["pattern"];
+    for (const auto& [id, pattern] : patterns) {
+      ASSERT_TRUE(match.contains(id)) << name << ": no sample line for " << id;
+      EXPECT_EQ(grep(pattern, match[id], true), "") << name << " " << id << " misses these";
+      EXPECT_EQ(grep(pattern, samples[name]["quiet"], false), "")
+          << name << " " << id << " flags routine lines";
+    }
+    // A sample for a rule that was renamed or dropped is a stale test.
+    EXPECT_EQ(match.size(), patterns.size()) << name;
+  }
+}
+
 // The template's two halves must agree: a code in erp-app.json without a log
 // rule in plugin.json would be explained but never flagged in logs.
 TEST(ShippedErpTemplate, EveryCodeHasALogRuleAndEveryLogFolderIsScanned) {

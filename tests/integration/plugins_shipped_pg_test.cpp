@@ -67,7 +67,7 @@ class PgServer {
   // A psql session left running in the background with one command.
   std::unique_ptr<Background> session(const std::string& statement) const {
     std::vector<std::string> argv = {"env"};
-    for (const auto& [k, v] : settings()) argv.push_back(k + "=" + v);
+    for (const auto& [k, v] : settings()) argv.push_back(concat({k, "=", v}));
     argv.insert(argv.end(), {"psql", "-X", "-q", "-c", statement});
     return std::make_unique<Background>("/usr/bin/env", argv);
   }

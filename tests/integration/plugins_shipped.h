@@ -18,6 +18,7 @@
 #include <regex>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "tests/support/harness.h"
@@ -31,6 +32,13 @@ inline const std::string kPlugins = std::string(RDIAG_SOURCE_DIR) + "/plugins";
 inline const std::string kRunnerPath = "/usr/local/bin:/usr/bin:/bin";
 inline const std::regex kNameRe("^[a-z0-9][a-z0-9._-]{0,63}$");
 inline const std::set<std::string> kSeverities = {"info", "warning", "error", "critical"};
+
+// Joins parts into one string (one allocation, unlike a chain of +).
+inline std::string concat(std::initializer_list<std::string_view> parts) {
+  std::string out;
+  for (auto p : parts) out.append(p);
+  return out;
+}
 
 inline bool text(const json& obj, const std::string& key) {
   return obj.contains(key) && obj[key].is_string() && !obj[key].get<std::string>().empty();

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <filesystem>
+#include <fstream>
 #include <memory>
 
 #include "tests/integration/plugins_shipped.h"
@@ -33,17 +34,23 @@ class PgServer {
   PgServer& operator=(const PgServer&) = delete;
 
   // initdb + pg_ctl start with max_connections 10 (small, so that a test can
-  // fill it); false with the reason in `why`.
+  // fill it); false with the reason in `why`. No fsync anywhere (-N, fsync=off):
+  // throwaway data, and fsync made initdb take 6 s on a busy test machine.
   bool start(std::string& why) {
-    auto init = as_postgres({kPgBin + "/initdb", "-D", data(), "-A", "trust", "-U", "postgres"});
+    auto init =
+        as_postgres({kPgBin + "/initdb", "-N", "-D", data(), "-A", "trust", "-U", "postgres"});
     if (init.exit_code != 0) return (why = "initdb: " + init.err), false;
-    const std::string opts = "-p " + std::to_string(port_) + " -k " + dir_.path() +
-                             " -c listen_addresses=127.0.0.1 -c max_connections=10";
-    auto up = as_postgres({kPgBin + "/pg_ctl", "-D", data(), "-o", opts, "-l", dir_ / "server.log",
-                           "-w", "-t", "60", "start"});
-    if (up.exit_code != 0) return (why = "pg_ctl start: " + read_file(dir_ / "server.log")), false;
-    running_ = true;
-    return true;
+    return launch(why);
+  }
+  // A streaming standby of `primary` (pg_basebackup -R), with `conf` appended
+  // to its postgresql.auto.conf.
+  bool start_standby(const PgServer& primary, const std::string& conf, std::string& why) {
+    auto copy =
+        as_postgres({kPgBin + "/pg_basebackup", "-h", "127.0.0.1", "-p",
+                     std::to_string(primary.port()), "-U", "postgres", "-D", data(), "-R", "-N"});
+    if (copy.exit_code != 0) return (why = "pg_basebackup: " + copy.err), false;
+    std::ofstream(data() + "/postgresql.auto.conf", std::ios::app) << conf << "\n";
+    return launch(why);
   }
   void stop() {
     as_postgres({kPgBin + "/pg_ctl", "-D", data(), "-m", "fast", "-w", "-t", "60", "stop"});
@@ -53,15 +60,28 @@ class PgServer {
   std::map<std::string, std::string> settings() const {
     return {{"PGHOST", "127.0.0.1"}, {"PGPORT", std::to_string(port_)}, {"PGUSER", "postgres"}};
   }
+  // One statement through psql as the superuser; its unaligned output.
+  std::string sql(const std::string& statement) const {
+    return run({"/usr/bin/psql", "-X", "-q", "-A", "-t", "-c", statement}, {.env = settings()}).out;
+  }
   // A psql session left running in the background with one command.
-  std::unique_ptr<Background> session(const std::string& sql) const {
+  std::unique_ptr<Background> session(const std::string& statement) const {
     std::vector<std::string> argv = {"env"};
-    for (const auto& [k, v] : settings()) argv.push_back(k + "=" + v);
-    argv.insert(argv.end(), {"psql", "-X", "-q", "-c", sql});
+    for (const auto& [k, v] : settings()) argv.push_back(concat({k, "=", v}));
+    argv.insert(argv.end(), {"psql", "-X", "-q", "-c", statement});
     return std::make_unique<Background>("/usr/bin/env", argv);
   }
 
  private:
+  bool launch(std::string& why) {
+    const std::string opts = "-p " + std::to_string(port_) + " -k " + dir_.path() +
+                             " -c listen_addresses=127.0.0.1 -c max_connections=10 -c fsync=off";
+    auto up = as_postgres({kPgBin + "/pg_ctl", "-D", data(), "-o", opts, "-l", dir_ / "server.log",
+                           "-w", "-t", "60", "start"});
+    if (up.exit_code != 0) return (why = "pg_ctl start: " + read_file(dir_ / "server.log")), false;
+    running_ = true;
+    return true;
+  }
   static passwd* pw() { return ::getpwnam("postgres"); }
   std::string data() const { return dir_ / "data"; }
   ProcResult as_postgres(std::vector<std::string> argv) const {
@@ -110,23 +130,15 @@ TEST(ShippedPostgresql, FindsLockWaitsLongQueriesAndFullConnectionSlots) {
   std::string why;
   ASSERT_TRUE(pg.start(why)) << why;
   auto settings = pg.settings();
-  ASSERT_EQ(
-      run({"/usr/bin/psql", "-X", "-q", "-c", "CREATE TABLE orders (id int)"}, {.env = settings})
-          .exit_code,
-      0);
+  pg.sql("CREATE TABLE orders (id int)");
   std::vector<std::unique_ptr<Background>> sessions;
   sessions.push_back(pg.session(
       "BEGIN; LOCK TABLE orders IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(120); COMMIT;"));
   // The waiter must come second, once the lock is really held.
-  const std::vector<std::string> held = {
-      "/usr/bin/psql",
-      "-X",
-      "-A",
-      "-t",
-      "-c",
+  const std::string held =
       "SELECT count(*) FROM pg_locks WHERE granted AND mode = 'AccessExclusiveLock' "
-      "AND relation = 'orders'::regclass"};
-  ASSERT_TRUE(wait_until([&] { return run(held, {.env = settings}).out == "1\n"; }, seconds(20)));
+      "AND relation = 'orders'::regclass";
+  ASSERT_TRUE(wait_until([&] { return pg.sql(held) == "1\n"; }, seconds(20)));
   sessions.push_back(pg.session("SELECT count(*) FROM orders"));
   for (int i = 0; i < 6; ++i) sessions.push_back(pg.session("SELECT pg_sleep(120)"));
   settings["RDIAG_PG_LOCK_WAIT_SECONDS"] = "0";
@@ -156,6 +168,71 @@ TEST(ShippedPostgresql, FindsLockWaitsLongQueriesAndFullConnectionSlots) {
   const json* slow = find_id(c.out, "pg-long-queries");
   ASSERT_NE(slow, nullptr);
   EXPECT_NE((*slow)["evidence"].dump().find("LOCK TABLE orders"), std::string::npos);
+}
+
+// The login the README recommends is not a superuser: it must still get a
+// full report (no PGDATABASE needed; a database it may not enter is listed
+// without a size instead of failing the report).
+TEST(ShippedPostgresql, WorksWithAnUnprivilegedLogin) {
+  SKIP_WITHOUT_POSTGRES();
+  PgServer pg;
+  std::string why;
+  ASSERT_TRUE(pg.start(why)) << why;
+  pg.sql("CREATE ROLE erp_monitor LOGIN");
+  pg.sql("CREATE DATABASE payroll");
+  pg.sql("REVOKE CONNECT ON DATABASE payroll FROM PUBLIC");
+  auto settings = pg.settings();
+  settings["PGUSER"] = "erp_monitor";
+  auto c = run_collect(kPlugins + "/postgresql", "C.UTF-8", settings);
+  ASSERT_EQ(c.proc.exit_code, 0) << c.proc.err;
+  EXPECT_EQ(c.out["reachable"], true) << c.out;
+  EXPECT_FALSE(c.out.contains("error")) << c.out["error"];
+  std::map<std::string, json> sizes;
+  for (const auto& db : c.out["databases"]) sizes[db["name"]] = db["size_bytes"];
+  EXPECT_GT(sizes["postgres"].get<int64_t>(), 0);
+  ASSERT_TRUE(sizes.contains("payroll")) << c.out["databases"];
+  EXPECT_TRUE(sizes["payroll"].is_null());
+}
+
+// A standby that applies WAL an hour late (recovery_min_apply_delay): the
+// primary reports the replica's replay lag, the standby its own delay. The
+// standby reports its position every second (default 10 s), so that the
+// primary sees the lag soon.
+const std::string kLateStandby =
+    "recovery_min_apply_delay = '1h'\nwal_receiver_status_interval = 1";
+
+TEST(ShippedPostgresql, ReportsReplicationLagOnPrimaryAndStandby) {
+  SKIP_WITHOUT_POSTGRES();
+  PgServer primary;
+  PgServer standby;
+  std::string why;
+  ASSERT_TRUE(primary.start(why)) << why;
+  primary.sql("CREATE TABLE before_standby (id int)");
+  ASSERT_TRUE(standby.start_standby(primary, kLateStandby, why)) << why;
+  auto on_primary = primary.settings();
+  on_primary["RDIAG_PG_REPLICATION_LAG_SECONDS"] = "1";
+  Collected p;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        primary.sql("CREATE TABLE IF NOT EXISTS after_standby (id int)");
+        p = run_collect(kPlugins + "/postgresql", "C.UTF-8", on_primary);
+        return find_id(p.out, "pg-replication-lag") != nullptr;
+      },
+      seconds(30)))
+      << p.proc.out;
+  EXPECT_EQ(p.out["replication"]["role"], "primary");
+  ASSERT_EQ(p.out["replication"]["replicas"].size(), 1U);
+  EXPECT_EQ(p.out["replication"]["replicas"][0]["state"], "streaming");
+
+  auto on_standby = standby.settings();
+  on_standby["RDIAG_PG_REPLICATION_LAG_SECONDS"] = "1";
+  auto s = run_collect(kPlugins + "/postgresql", "zh_CN.UTF-8", on_standby);
+  ASSERT_EQ(s.proc.exit_code, 0) << s.proc.err;
+  EXPECT_EQ(s.out["replication"]["role"], "standby");
+  EXPECT_EQ(s.out["replication"]["caught_up"], false);
+  const json* lag = find_id(s.out, "pg-replication-lag");
+  ASSERT_NE(lag, nullptr) << s.out;
+  EXPECT_EQ((*lag)["title"], "PostgreSQL 复制延迟");
 }
 
 // A stopped server is a diagnosis: exit 0, reachable false, an error finding

@@ -22,14 +22,14 @@ const std::string kFixtures = std::string(RDIAG_SOURCE_DIR) + "/tests/fixtures/s
 bool only_keys(const json& obj, const std::set<std::string>& keys, const std::string& where,
                std::vector<std::string>& bad) {
   if (!obj.is_object()) {
-    bad.push_back(where + " must be an object");
+    bad.emplace_back(where + " must be an object");
     return false;
   }
   for (const auto& [k, v] : obj.items()) {
-    if (!keys.contains(k)) bad.push_back(where + ": unknown key '" + k + "'");
+    if (!keys.contains(k)) bad.emplace_back(concat({where, ": unknown key '", k, "'"}));
   }
   for (const auto& k : keys) {
-    if (!obj.contains(k)) bad.push_back(where + ": missing key '" + k + "'");
+    if (!obj.contains(k)) bad.emplace_back(concat({where, ": missing key '", k, "'"}));
   }
   return true;
 }
@@ -38,36 +38,36 @@ bool only_keys(const json& obj, const std::set<std::string>& keys, const std::st
 // must compile the pattern.
 void check_pattern(const json& p, const std::string& where, std::vector<std::string>& bad) {
   if (!p.is_string() || p.get<std::string>().empty()) {
-    bad.push_back(where + ".pattern must be a non-empty string");
+    bad.emplace_back(where + ".pattern must be a non-empty string");
     return;
   }
   const std::string s = p.get<std::string>();
   if (s.find("(?<=") != std::string::npos || s.find("(?<!") != std::string::npos ||
       std::regex_search(s, std::regex(R"(\\[1-9])"))) {
-    bad.push_back(where + ".pattern uses lookbehind or a backreference: " + s);
+    bad.emplace_back(where + ".pattern uses lookbehind or a backreference: " + s);
   }
   if (run({"/bin/grep", "-P", "-e", s}).exit_code == 2) {
-    bad.push_back(where + ".pattern does not compile with PCRE2: " + s);
+    bad.emplace_back(where + ".pattern does not compile with PCRE2: " + s);
   }
 }
 
 void check_collect(const json& c, const std::string& dir, std::vector<std::string>& bad) {
   if (!only_keys(c, {"command", "timeout_s", "env_file"}, "collect", bad)) return;
   if (!c["command"].is_array() || c["command"].empty() || !c["command"][0].is_string()) {
-    bad.push_back("collect.command must be a non-empty array of strings");
+    bad.emplace_back("collect.command must be a non-empty array of strings");
     return;
   }
   const std::string cmd = c["command"][0];
   struct stat st {};
   if (cmd.starts_with("/") || cmd.find("..") != std::string::npos ||
       ::stat((dir + "/" + cmd).c_str(), &st) != 0 || (st.st_mode & 0111) == 0) {
-    bad.push_back("collect.command[0] must be an executable inside the folder: " + cmd);
+    bad.emplace_back("collect.command[0] must be an executable inside the folder: " + cmd);
   }
   if (!c["timeout_s"].is_number_integer() || c["timeout_s"] < 1 || c["timeout_s"] > 300) {
-    bad.push_back("collect.timeout_s must be a whole number 1..300");
+    bad.emplace_back("collect.timeout_s must be a whole number 1..300");
   }
   if (!c["env_file"].is_string() || !c["env_file"].get<std::string>().starts_with("/")) {
-    bad.push_back("collect.env_file must be an absolute path");
+    bad.emplace_back("collect.env_file must be an absolute path");
   }
 }
 
@@ -80,13 +80,14 @@ void check_rules(const json& rules, std::vector<std::string>& bad) {
       continue;
     }
     const std::string id = r["id"].is_string() ? r["id"].get<std::string>() : "";
-    if (!std::regex_match(id, kNameRe)) bad.push_back(where + ".id is not a valid id: " + id);
-    if (!ids.insert(id).second) bad.push_back(where + ".id repeats: " + id);
+    if (!std::regex_match(id, kNameRe))
+      bad.emplace_back(concat({where, ".id is not a valid id: ", id}));
+    if (!ids.insert(id).second) bad.emplace_back(concat({where, ".id repeats: ", id}));
     if (!r["severity"].is_string() || !kSeverities.contains(r["severity"])) {
-      bad.push_back(where + ".severity must be info|warning|error|critical");
+      bad.emplace_back(where + ".severity must be info|warning|error|critical");
     }
     for (const char* k : {"title", "cause", "remedy"}) {
-      if (!text(r, k)) bad.push_back(where + "." + k + " must be a non-empty string");
+      if (!text(r, k)) bad.emplace_back(where + "." + k + " must be a non-empty string");
     }
     check_pattern(r["pattern"], where, bad);
   }
@@ -98,11 +99,11 @@ void check_lists(const json& m, std::vector<std::string>& bad) {
     const std::string where = "logs[" + std::to_string(i) + "]";
     if (!only_keys(l, {"name", "paths", "encoding"}, where, bad)) continue;
     if (!text(l, "name") || !l["paths"].is_array() || l["paths"].empty()) {
-      bad.push_back(where + " needs a name and a non-empty paths array");
+      bad.emplace_back(where + " needs a name and a non-empty paths array");
     }
     if (!l["encoding"].is_string() ||
         !std::set<std::string>{"auto", "utf-8", "gb18030"}.contains(l["encoding"])) {
-      bad.push_back(where + ".encoding must be auto|utf-8|gb18030");
+      bad.emplace_back(where + ".encoding must be auto|utf-8|gb18030");
     }
   }
   for (size_t i = 0; i < m["redact"].size(); ++i) {
@@ -121,11 +122,11 @@ std::vector<std::string> manifest_problems(const json& m, const std::string& dir
   }
   const std::string name = m["name"].is_string() ? m["name"].get<std::string>() : "";
   if (!std::regex_match(name, kNameRe) || name != fs::path(dir).filename().string()) {
-    bad.push_back("name '" + name + "' must be valid and equal the folder name");
+    bad.emplace_back("name '" + name + "' must be valid and equal the folder name");
   }
-  if (!text(m, "description")) bad.push_back("description must be a non-empty string");
+  if (!text(m, "description")) bad.emplace_back("description must be a non-empty string");
   for (const char* k : {"logs", "rules", "fixes", "redact"}) {
-    if (!m[k].is_array()) bad.push_back(std::string(k) + " must be an array");
+    if (!m[k].is_array()) bad.emplace_back(std::string(k) + " must be an array");
   }
   if (!bad.empty()) return bad;
   check_collect(m["collect"], dir, bad);
@@ -164,10 +165,41 @@ TEST(ShippedPlugins, ContractCheckCatchesBrokenManifests) {
       {"bad_regex.json", "does not compile"},
       {"absolute_command.json", "executable inside the folder"}};
   for (const auto& [file, expected] : cases) {
-    const json m = json::parse(read_file(kFixtures + "/manifests/" + file));
+    const json m = json::parse(read_file(concat({kFixtures, "/manifests/", file})));
     const auto bad = manifest_problems(m, kPlugins + "/postgresql");
     const std::string all = ::testing::PrintToString(bad);
     EXPECT_NE(all.find(expected), std::string::npos) << file << ": " << all;
+  }
+}
+
+// The lines of `lines` that grep -P (PCRE2, as the agent's span finder)
+// prints for `pattern`, or with `invert` the lines it does not match.
+std::string grep(const std::string& pattern, const json& lines, bool invert) {
+  std::string input;
+  for (const auto& l : lines) input += l.get<std::string>() + "\n";
+  std::vector<std::string> argv = {"/bin/grep", "-P", "-e", pattern};
+  if (invert) argv.emplace_back("-v");
+  return run(argv, {.stdin_data = input}).out;
+}
+
+// Every rule and redaction pattern flags the log lines it was written for
+// (fixture lines in the shapes the products really write) and no routine line.
+TEST(ShippedPlugins, PatternsMatchTheirLogLinesAndNoRoutineLine) {
+  const json samples = json::parse(read_file(kFixtures + "/log_samples.json"));
+  for (const std::string name : {"erp-app", "java-app", "mysql", "postgresql"}) {
+    const json m = json::parse(read_file(concat({kPlugins, "/", name, "/plugin.json"})));
+    const json& match = samples[name]["match"];
+    std::map<std::string, std::string> patterns;  // rule id or redaction name -> pattern
+    for (const auto& r : m["rules"]) patterns[r["id"]] = r["pattern"];
+    for (const auto& r : m["redact"]) patterns[r["name"]] = r["pattern"];
+    for (const auto& [id, pattern] : patterns) {
+      ASSERT_TRUE(match.contains(id)) << name << ": no sample line for " << id;
+      EXPECT_EQ(grep(pattern, match[id], true), "") << name << " " << id << " misses these";
+      EXPECT_EQ(grep(pattern, samples[name]["quiet"], false), "")
+          << name << " " << id << " flags routine lines";
+    }
+    // A sample for a rule that was renamed or dropped is a stale test.
+    EXPECT_EQ(match.size(), patterns.size()) << name;
   }
 }
 

@@ -5,11 +5,14 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <cstdio>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "common/digest.h"
+#include "tests/support/background.h"
 #include "tests/support/session_test.h"
 
 namespace rdiag::test {
@@ -17,8 +20,64 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// Secrets of every kind a report could carry, planted where the collectors
+// and plugins look. None may come back from the server.
+const std::vector<std::string> kSecrets = {
+    "Hunter2xyz",            // --password= on a command line
+    "T0pS3cretDb",           // URL and key=value passwords in a plugin's output
+    "11010519491231002X",    // 身份证号 with a valid check digit
+    "13812345678",           // mainland mobile number
+    "4111111111111111",      // card number passing Luhn
+    "AKIAIOSFODNN7EXAMPLE",  // cloud access key
+};
+
 class Diag : public SessionTest {
  protected:
+  // The agent runs as root here, the worker as `rdiag`: the test's folders
+  // must let that account in, as /usr/lib/rdiag/plugins does.
+  void SetUp() override {
+    SessionTest::SetUp();
+    ::chmod(dir_.path().c_str(), 0755);
+    fs::create_directory(plugins_);
+    ::chmod(plugins_.c_str(), 0755);
+  }
+  void install(const std::string& name) {
+    const fs::path src = fs::path(RDIAG_SOURCE_DIR) / "tests/fixtures/plugins" / name;
+    const fs::path dst = plugins_ / name;
+    fs::create_directory(dst);
+    ::chmod(dst.c_str(), 0755);
+    for (const auto& e : fs::directory_iterator(src)) {
+      fs::copy_file(e.path(), dst / e.path().filename());
+      ::chmod((dst / e.path().filename()).c_str(), e.path().extension() == ".json" ? 0644 : 0755);
+    }
+  }
+  // A plugin written here, `script` its program (sh).
+  void plugin(const std::string& name, const std::string& script) {
+    const fs::path dst = plugins_ / name;
+    fs::create_directory(dst);
+    ::chmod(dst.c_str(), 0755);
+    write_file(
+        (dst / "plugin.json").string(),
+        json{{"name", name}, {"collect", {{"command", {"collect.sh"}}, {"timeout_s", 5}}}}.dump(),
+        0644);
+    write_file((dst / "collect.sh").string(), "#!/bin/sh\n" + script, 0755);
+  }
+  json with_plugins() const { return {{"plugins_dirs", {plugins_.string()}}}; }
+  static const json& entry(const json& report, const std::string& name) {
+    for (const json& e : report["plugins"]) {
+      if (e.value("name", "") == name) return e;
+    }
+    static const json none = json::object();
+    ADD_FAILURE() << "no plugin entry " << name;
+    return none;
+  }
+  json run_and_fetch(RpcClient& c) {
+    json a = call(c, "diag.run", json::object(), milliseconds(60000));
+    EXPECT_TRUE(a.contains("result")) << a.dump() << agent_.log();
+    json got = call(c, "report.get", {{"report_id", a["result"].value("report_id", "")}});
+    EXPECT_TRUE(got.contains("result")) << got.dump();
+    return got.value("result", json::object());
+  }
   // Alice connected with a diagnose grant; the session id.
   std::string diagnose_session(RpcClient& c, json extra_config = json::object()) {
     start(extra_config);
@@ -28,6 +87,8 @@ class Diag : public SessionTest {
   std::string report_file(const std::string& sid, const std::string& report_id) const {
     return agent_.state_dir() + "/records/" + sid + "/" + report_id + ".json";
   }
+
+  fs::path plugins_ = fs::path(dir_.path()) / "plugins";
 };
 
 TEST_F(Diag, ARunIsStoredBesideTheRecordAndSealedWithIt) {
@@ -112,6 +173,109 @@ TEST_F(Diag, ReportsNeedTheDiagnoseScope) {
     json a = call(c, method, {{"report_id", "report-1"}});
     EXPECT_EQ(code_of(a), -32003) << method << ": " << a.dump();
   }
+}
+
+TEST_F(Diag, BadPluginsAreErrorEntriesAndTheRunEndsInTime) {
+  for (const char* name : {"hang", "flood", "broken", "exit3", "segv", "fds", "good"})
+    install(name);
+  RpcClient c;
+  diagnose_session(c, with_plugins());
+  const auto t0 = Clock::now();
+  const json report = run_and_fetch(c);
+  const double took = seconds_since(t0);
+  // Every plugin has timeout_s 2; they run four at a time, so two waves.
+  EXPECT_LT(took, 10.0) << "the run took " << took << " s";
+  std::printf("[ diag with 7 plugins, 2 hanging or flooding: %.2f s ]\n", took);
+  const std::map<std::string, std::string> expected = {{"hang", "timeout"},
+                                                       {"flood", "overflow"},
+                                                       {"broken", "bad_json"},
+                                                       {"exit3", "exit_status"},
+                                                       {"segv", "signal"}};
+  for (const auto& [name, reason] : expected) {
+    const json& e = entry(report, name);
+    EXPECT_FALSE(e.value("ok", true)) << name;
+    EXPECT_EQ(e["error"].value("reason", ""), reason) << name << ": " << e.dump();
+    EXPECT_FALSE(e["error"].value("message", "").empty()) << name;
+  }
+  EXPECT_EQ(entry(report, "fds")["data"]["fds"], json({0, 1, 2}));
+  EXPECT_TRUE(entry(report, "good").value("ok", false));
+  bool good_finding = false;
+  for (const json& f : report["findings"]) {
+    good_finding = good_finding || (f.value("id", "") == "good-connections" &&
+                                    f.value("source", "") == "plugin:good");
+  }
+  EXPECT_TRUE(good_finding) << report["findings"].dump();
+  EXPECT_EQ(report["summary"]["plugins"]["failed"], 5);
+  EXPECT_EQ(report["summary"]["plugins"]["ok"], 2);
+  // The collectors ran too: one part each, in registry order.
+  std::vector<std::string> names;
+  for (const json& part : report["collectors"]) names.push_back(part.value("name", ""));
+  EXPECT_EQ(names, (std::vector<std::string>{"cpu", "disk", "limits", "memory", "network", "os",
+                                             "processes", "services", "time"}));
+  // No hung plugin outlives the run.
+  auto ps = run({"pgrep", "-f", "sleep 1000"});
+  EXPECT_NE(ps.exit_code, 0) << ps.out;
+}
+
+TEST_F(Diag, TheWorkerRunsAsTheRdiagAccount) {
+  if (::geteuid() != 0) GTEST_SKIP() << "the worker keeps the agent's user unless it runs as root";
+  auto id = run({"id", "-u", "rdiag"});
+  if (id.exit_code != 0) GTEST_SKIP() << "no rdiag account (scripts/deps.sh creates it)";
+  plugin("whoami", "printf '{\"uid\": %s}\\n' \"$(id -u)\"\n");
+  RpcClient c;
+  diagnose_session(c, with_plugins());
+  const json report = run_and_fetch(c);
+  const json& e = entry(report, "whoami");
+  ASSERT_TRUE(e.value("ok", false)) << e.dump();
+  EXPECT_EQ(std::to_string(e["data"].value("uid", -1)) + "\n", id.out);
+  EXPECT_NE(e["data"].value("uid", 0), 0);
+}
+
+TEST_F(Diag, NoSecretLeavesTheServerAndTheSummaryCountsThem) {
+  // A process whose command line carries a password, as a badly written
+  // start script would leave it for `ps` to show; 300 MB resident, so it is
+  // among the top processes by memory the report lists.
+  Background proc("/bin/bash", {"bash", "-c",
+                                "exec -a 'erp-server --password=Hunter2xyz' /usr/bin/python3 -c "
+                                "'import time; x = bytearray(300 << 20); time.sleep(60)'"});
+  // A plugin that prints what a careless database query would.
+  plugin("leaky", R"(cat <<'JSON'
+{"dsn": "postgresql://erp:T0pS3cretDb@127.0.0.1/erp",
+ "conf": "password=T0pS3cretDb",
+ "customer": "张三 身份证 11010519491231002X 手机 13812345678",
+ "card": "4111 1111 1111 1111",
+ "key": "AKIAIOSFODNN7EXAMPLE",
+ "findings": [{"severity": "error", "id": "leak", "title": "t",
+   "evidence": ["login as erp with password=T0pS3cretDb failed"], "cause": "c", "remedy": "r"}]}
+JSON
+)");
+  RpcClient c;
+  const std::string sid = diagnose_session(c, with_plugins());
+  ASSERT_TRUE(wait_until(
+      [&] {
+        const std::string rss = proc_status(proc.pid())["VmRSS"];
+        return !rss.empty() && std::stol(rss) > (200L << 10);  // kB
+      },
+      milliseconds(5000)));
+  json a = call(c, "diag.run", json::object(), milliseconds(60000));
+  ASSERT_TRUE(a.contains("result")) << a.dump();
+  const std::string stored = read_file(report_file(sid, "report-1"));
+  json got = call(c, "report.get", {{"report_id", "report-1"}});
+  const std::string answered = got.dump();
+  for (const std::string& secret : kSecrets) {
+    EXPECT_EQ(stored.find(secret), std::string::npos) << secret << " is in the stored report";
+    EXPECT_EQ(answered.find(secret), std::string::npos) << secret << " went to the engineer";
+  }
+  EXPECT_EQ(stored.find("4111 1111 1111 1111"), std::string::npos);
+  // The planted process is in the report, with its password cut out.
+  EXPECT_NE(stored.find("erp-server --password="), std::string::npos);
+  const json& summary = a["result"]["summary"];
+  EXPECT_GE(summary.value("redactions", 0), 8) << summary.dump();
+  std::map<std::string, int> by_rule;
+  for (const json& r : got["result"]["redaction"]) {
+    by_rule[r.value("rule", "")] = r.value("count", 0);
+  }
+  EXPECT_GE(by_rule.size(), 5U) << got["result"]["redaction"].dump();
 }
 
 }  // namespace

@@ -21,6 +21,7 @@
 #include <string_view>
 #include <vector>
 
+#include "tests/support/background.h"
 #include "tests/support/harness.h"
 
 namespace rdiag::test::shipped {
@@ -90,37 +91,7 @@ inline Collected run_collect(const std::string& dir, const std::string& lang,
   return c;
 }
 
-// A child process kept running in the background (its own process group,
-// killed when the test is done). argv[0] may differ from the program run.
-class Background {
- public:
-  Background(const std::string& program, std::vector<std::string> argv,
-             const std::string& stdin_file = "/dev/null") {
-    std::vector<char*> cargs;
-    for (auto& a : argv) cargs.push_back(a.data());
-    cargs.push_back(nullptr);
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::setpgid(0, 0);
-      // Output is not looked at: the tests ask the server or /proc instead.
-      ::dup2(::open(stdin_file.c_str(), O_RDONLY | O_CLOEXEC), 0);
-      ::dup2(::open("/dev/null", O_WRONLY | O_CLOEXEC), 1);
-      ::execv(program.c_str(), cargs.data());
-      ::_exit(127);
-    }
-  }
-  ~Background() {
-    ::kill(-pid_, SIGKILL);
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-  }
-  Background(const Background&) = delete;
-  Background& operator=(const Background&) = delete;
-  pid_t pid() const { return pid_; }
-
- private:
-  pid_t pid_ = -1;
-};
+using rdiag::test::Background;
 
 // A free loopback port: bound to port 0, read back, closed.
 inline int free_port() {

@@ -54,6 +54,7 @@ std::string LineRedactor::redact(std::string_view line, std::span<const std::uin
   if (in_pem_ || begin) pem_cuts(line, begin, end, &cuts_);
   for (const std::uint32_t f : flags) {
     const Entry& e = core_.entries[f];
+    if (e.kind == EntryKind::kDigitRun) digit_cuts(line, &cuts_);
     if (e.kind != EntryKind::kRedact || rule_cuts(line, e.index, &cuts_)) continue;
     // Vectorscan saw this rule in the line but PCRE2 found nothing: unless the
     // flag came from a match across lines of the block, fail closed.
@@ -112,6 +113,12 @@ bool LineRedactor::rule_cuts(std::string_view line, std::size_t rule, std::vecto
     from = m->whole.end > m->whole.begin ? m->whole.end : next_char(line, m->whole.end + 1);
   }
   return any;
+}
+
+void LineRedactor::digit_cuts(std::string_view line, std::vector<Cut>* cuts) {
+  for (std::size_t i = 0; i < core_.redact.size(); ++i) {
+    if (core_.redact[i].digit_gated) rule_cuts(line, i, cuts);
+  }
 }
 
 bool LineRedactor::confirmed_alone(std::string_view line, std::uint32_t expression) {

@@ -116,7 +116,8 @@ std::string_view Engine::Scan::State::decode(std::string_view raw) {
 
 void Engine::Scan::State::process(std::string_view raw) {
   const std::string_view text = decode(raw);
-  detail::flag_lines(core->db, redactor.scratch(), text, core->entries.size(), &flags);
+  detail::flag_lines(core->db, redactor.scratch(), text, core->expressions, &flags,
+                     core->digit_entry);
   // A block ends with '\n' (except the last), which leaves an empty last piece.
   std::size_t lines = flags.line_count();
   if (text.empty() || text.back() == '\n') --lines;

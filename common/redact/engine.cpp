@@ -34,7 +34,7 @@ class Builder {
   };
   Result<void> add_redaction(const RedactSpec& spec);
   Result<void> add_scan(const ScanRule& rule);
-  Result<Engine> finish_into(std::shared_ptr<const detail::EngineCore>* out);
+  Result<std::shared_ptr<const detail::EngineCore>> finish();
 
  private:
   Error rejected(bool scan, const std::string& id, const std::string& pattern,
@@ -70,6 +70,8 @@ Result<void> Builder::check_id(const std::string& id, const std::string& regex,
   if (id.empty()) {
     return make_error(i18n::tr("common.redact.empty_id", sanitize_utf8(regex)), "bad_pattern");
   }
+  // Built-in names are taken too: two rules called "password" would make the
+  // summary ambiguous.
   if (!seen->insert(id).second) {
     return make_error(i18n::tr(duplicate_msg, sanitize_utf8(id)), "duplicate_id");
   }
@@ -86,7 +88,7 @@ Result<void> Builder::add_redaction(const RedactSpec& spec) {
   if (!pcre) return rejected(false, spec.id, spec.regex, "PCRE2", why);
   core_->redact.push_back(
       detail::RedactRule{spec.id, std::move(*pcre), spec.check, spec.digit_gated});
-  if (spec.digit_gated) return {};
+  if (spec.digit_gated) return {};  // no Vectorscan expression: digit_runs.h flags it
   core_->entries.push_back(Entry{EntryKind::kRedact, core_->redact.size() - 1});
   patterns_.push_back(spec.regex);
   exprs_.push_back(HsDatabase::Expr{spec.prefilter, spec.caseless});
@@ -134,7 +136,7 @@ void Builder::reserve_builtin_ids() {
   for (const auto& b : detail::builtin_rules()) redaction_ids_.insert(std::string(b.id));
 }
 
-Result<Engine> Builder::finish_into(std::shared_ptr<const detail::EngineCore>* out) {
+Result<std::shared_ptr<const detail::EngineCore>> Builder::finish() {
   HsDatabase::Failure failure;
   auto db = HsDatabase::build(exprs_, &failure);
   if (!db) {
@@ -144,11 +146,11 @@ Result<Engine> Builder::finish_into(std::shared_ptr<const detail::EngineCore>* o
     return rejected_entry(failure.index, failure.message);
   }
   core_->db = std::move(*db);
+  // The digit-run entry goes last, so Vectorscan ids and entry indices agree.
   core_->expressions = exprs_.size();
   core_->digit_entry = static_cast<std::uint32_t>(core_->entries.size());
   core_->entries.push_back(Entry{EntryKind::kDigitRun, 0});
-  *out = core_;
-  return Engine{};
+  return std::shared_ptr<const detail::EngineCore>(core_);
 }
 
 }  // namespace
@@ -173,21 +175,26 @@ Result<Engine> Engine::build(const std::vector<ScanRule>& rules,
   for (const ScanRule& r : rules) {
     if (auto ok = b.add_scan(r); !ok) return ok.error();
   }
-  std::shared_ptr<const detail::EngineCore> core;
-  auto engine = b.finish_into(&core);
-  if (!engine) return engine;
-  engine->core_ = std::move(core);
-  return engine;
+  auto core = b.finish();
+  if (!core) return core.error();
+  return Engine(std::move(*core));
 }
 
+// The same block path as a log scan, so a string and a log line are redacted
+// identically (PEM blocks in a multi-line string included).
 std::string Engine::redact_text(std::string_view text, Summary* summary) const {
   const std::string clean = is_valid_utf8(text) ? std::string(text) : sanitize_utf8(text);
   detail::LineRedactor redactor(*core_);
-  if (redactor.scratch() == nullptr) return detail::marker("unavailable:line");  // fail closed
   detail::LineFlags flags;
-  detail::flag_lines(core_->db, redactor.scratch(), clean, core_->expressions, &flags,
-                     core_->digit_entry);
   Summary local;
+  if (!detail::flag_lines(core_->db, redactor.scratch(), clean, core_->expressions, &flags,
+                          core_->digit_entry)) {
+    // Nothing can be known about this text: none of it goes out.
+    detail::count(&local, detail::kUnavailableId);
+    local.lines_failed_closed += 1;
+    if (summary != nullptr) summary->merge(local);
+    return detail::marker(std::string(detail::kUnavailableId) + ":line");
+  }
   std::string out;
   out.reserve(clean.size());
   std::vector<std::uint32_t> ids;
@@ -204,7 +211,7 @@ std::string Engine::redact_text(std::string_view text, Summary* summary) const {
 
 namespace detail {
 
-void flag_lines(const HsDatabase& db, hs_scratch_t* scratch, std::string_view block,
+bool flag_lines(const HsDatabase& db, hs_scratch_t* scratch, std::string_view block,
                 std::size_t expressions, LineFlags* out, std::optional<std::uint32_t> digit_entry) {
   out->starts.clear();
   out->hits.clear();
@@ -220,8 +227,10 @@ void flag_lines(const HsDatabase& db, hs_scratch_t* scratch, std::string_view bl
   std::vector<std::uint32_t> last(expressions, std::numeric_limits<std::uint32_t>::max());
   std::size_t cur = 0;
   const auto& starts = out->starts;
-  db.scan(block, scratch, [&](unsigned id, unsigned long long to) {
+  const bool scanned = db.scan(block, scratch, [&](unsigned id, unsigned long long to) {
     const std::size_t at = static_cast<std::size_t>(to) - 1;  // the match's last byte
+    // Matches mostly arrive in end-offset order, so the current line usually
+    // still holds; otherwise a binary search over line starts.
     if (at < starts[cur] || at >= starts[cur + 1]) {
       cur = static_cast<std::size_t>(std::upper_bound(starts.begin(), starts.end(), at) -
                                      starts.begin()) -
@@ -242,6 +251,7 @@ void flag_lines(const HsDatabase& db, hs_scratch_t* scratch, std::string_view bl
   }
   std::sort(out->hits.begin(), out->hits.end());
   out->hits.erase(std::unique(out->hits.begin(), out->hits.end()), out->hits.end());
+  return scanned;
 }
 
 }  // namespace detail

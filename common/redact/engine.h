@@ -124,6 +124,7 @@ class Engine {
   Scan start(Encoding enc, ScanOptions options = {}) const;
 
  private:
+  explicit Engine(std::shared_ptr<const detail::EngineCore> core) : core_(std::move(core)) {}
   std::shared_ptr<const detail::EngineCore> core_;
 };
 

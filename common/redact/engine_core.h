@@ -64,9 +64,11 @@ struct LineFlags {
     return block.substr(starts[i], starts[i + 1] - starts[i] - 1);
   }
 };
-void flag_lines(const HsDatabase& db, hs_scratch_t* scratch, std::string_view block,
-                std::size_t expressions, LineFlags* out,
-                std::optional<std::uint32_t> digit_entry = std::nullopt);
+// False when the block could not be scanned: then every line must be treated
+// as failed closed.
+[[nodiscard]] bool flag_lines(const HsDatabase& db, hs_scratch_t* scratch, std::string_view block,
+                              std::size_t expressions, LineFlags* out,
+                              std::optional<std::uint32_t> digit_entry = std::nullopt);
 
 // Redacts one line at a time, carrying the PEM state between lines.
 class LineRedactor {
@@ -100,6 +102,9 @@ class LineRedactor {
   bool in_pem_ = false;
   std::vector<Cut> cuts_;
 };
+
+// The id for lines redacted whole because Vectorscan could not scan at all.
+inline constexpr std::string_view kUnavailableId = "unavailable";
 
 std::string marker(std::string_view id);
 void count(Summary* summary, std::string_view id);

@@ -22,6 +22,8 @@ hs_database_t* compile_once(const std::vector<HsDatabase::Expr>& exprs,
   std::vector<unsigned> ids;
   for (std::size_t i = 0; i < exprs.size(); ++i) {
     patterns.push_back(exprs[i].pattern.c_str());
+    // UTF8: '.' and classes take whole characters, as in PCRE2's UTF mode.
+    // MULTILINE: ^ and $ hold at each line of a block, as on a single line.
     unsigned f = HS_FLAG_UTF8 | HS_FLAG_MULTILINE;
     if (exprs[i].caseless) f |= HS_FLAG_CASELESS;
     if (prefilter[i]) f |= HS_FLAG_PREFILTER;
@@ -44,7 +46,7 @@ MatchData make_match_data() {
 std::optional<Pcre> Pcre::compile(std::string_view pattern, bool caseless, std::string* error) {
   int code = 0;
   PCRE2_SIZE offset = 0;
-  std::uint32_t options = PCRE2_UTF | PCRE2_NO_UTF_CHECK;
+  std::uint32_t options = PCRE2_UTF;  // patterns come from config: let PCRE2 check them
   if (caseless) options |= PCRE2_CASELESS;
   pcre2_code* re = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
                                  options, &code, &offset, nullptr);
@@ -69,6 +71,7 @@ std::optional<Match> Pcre::find(std::string_view text, std::size_t from, MatchDa
                              from, PCRE2_NO_UTF_CHECK, md.get(), nullptr);
   if (rc < 0) return std::nullopt;
   const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md.get());
+  // rc == 0: more groups than the ovector holds; the ones it holds are set.
   const std::uint32_t pairs = rc == 0 ? kOvectorPairs : static_cast<std::uint32_t>(rc);
   const Span whole{ov[0], ov[1]};
   for (std::uint32_t g = 1; g < pairs; ++g) {
@@ -118,15 +121,17 @@ std::shared_ptr<hs_scratch_t> HsDatabase::new_scratch() const {
   return std::shared_ptr<hs_scratch_t>(s, hs_free_scratch);
 }
 
-void HsDatabase::scan(std::string_view text, hs_scratch_t* scratch,
+bool HsDatabase::scan(std::string_view text, hs_scratch_t* scratch,
                       const std::function<void(unsigned, unsigned long long)>& on_match) const {
   auto handler = [](unsigned id, unsigned long long, unsigned long long to, unsigned,
                     void* ctx) -> int {
     (*static_cast<const std::function<void(unsigned, unsigned long long)>*>(ctx))(id, to);
-    return 0;
+    return 0;  // never stop early: every line of the block needs its flags
   };
-  hs_scan(db_.get(), text.data(), static_cast<unsigned>(text.size()), 0, scratch, handler,
-          const_cast<std::function<void(unsigned, unsigned long long)>*>(&on_match));
+  if (scratch == nullptr) return false;
+  return hs_scan(db_.get(), text.data(), static_cast<unsigned>(text.size()), 0, scratch, handler,
+                 const_cast<std::function<void(unsigned, unsigned long long)>*>(&on_match)) ==
+         HS_SUCCESS;
 }
 
 }  // namespace rdiag::redact::detail

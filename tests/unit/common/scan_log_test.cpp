@@ -5,6 +5,7 @@
 
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "common/redact/engine.h"
 
@@ -132,6 +133,32 @@ TEST(ScanLog, SamplesAreLimited) {
   const ScanResult r = s.finish();
   EXPECT_EQ(rule(r, "pool-exhausted").count, 20u);
   EXPECT_EQ(rule(r, "pool-exhausted").samples.size(), 3u);
+}
+
+TEST(ScanLog, LongSamplesAreCutAtACharacterBoundary) {
+  ScanOptions opt;
+  opt.max_sample_bytes = 40;
+  auto s = engine().start(Encoding::kUtf8, opt);
+  s.feed("connection pool exhausted: " + std::string(30, 'x') + "数据库 password=LongLineSecret\n");
+  const ScanResult r = s.finish();
+  ASSERT_EQ(rule(r, "pool-exhausted").samples.size(), 1u);
+  EXPECT_EQ(rule(r, "pool-exhausted").samples[0],
+            "connection pool exhausted: " + std::string(13, 'x'));
+  EXPECT_EQ(r.redactions.counts.at("password"), 1u);
+}
+
+// The collector worker scans sources in parallel on one Engine.
+TEST(ScanLog, ParallelScansOnOneEngineAgree) {
+  const std::string log = fixture("erp_app.log") + fixture("pem_keys.log");
+  const Output alone = scan(log, 4096);
+  std::vector<Output> outs(4);
+  std::vector<std::thread> threads;
+  for (auto& o : outs) threads.emplace_back([&log, &o] { o = scan(log, 333); });
+  for (auto& t : threads) t.join();
+  for (const Output& o : outs) {
+    EXPECT_EQ(o.text, alone.text);
+    EXPECT_EQ(o.result.redactions.counts, alone.result.redactions.counts);
+  }
 }
 
 TEST(ScanLog, ChunkingNeverChangesTheAnswer) {

@@ -31,6 +31,8 @@ TEST(RedactText, EveryBuiltInKindIsRedactedAndCounted) {
        "db.password=[REDACTED:password] loaded"},
       {R"({"Password": "with space"})", "with space", "password",
        R"({"Password": [REDACTED:password]})"},
+      {"<db><password>Xml Secret</password></db>", "Xml Secret", "password",
+       "<db><password>[REDACTED:password]</password></db>"},
       {"密码：中文密码123", "中文密码123", "password", "密码：[REDACTED:password]"},
       {"API_KEY: k-9f8e7d", "k-9f8e7d", "password", "API_KEY: [REDACTED:password]"},
       {"https://svc:UrlPassw0rd@repo.example.com/x", "UrlPassw0rd", "url-password",

@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdio>
@@ -112,8 +113,8 @@ int generate(const std::string& out, long mb) {
     const char* tmpl = r < 2   ? kSecret[x % kSecret.size()]
                        : r < 7 ? kHit[x % kHit.size()]
                                : kPlain[x % kPlain.size()];
-    std::snprintf(ts, sizeof ts, "2024-05-01 %02lu:%02lu:%02lu,%03lu ", (i / 3600000) % 24,
-                  (i / 60000) % 60, (i / 1000) % 60, i % 1000);
+    (void)std::snprintf(ts, sizeof ts, "2024-05-01 %02lu:%02lu:%02lu,%03lu ", (i / 3600000) % 24,
+                        (i / 60000) % 60, (i / 1000) % 60, i % 1000);
     const std::string line = std::string(ts) + fill(tmpl, i) + "\n";
     f << line;
     written += line.size();
@@ -180,8 +181,8 @@ int scan(const std::string& file, int runs, const std::string& encoding, bool ma
   auto engine = rd::Engine::build(rules, {});
   auto enc = rd::parse_encoding(encoding);
   if (!engine || !enc) {
-    std::fprintf(stderr, "scan_bench: %s\n",
-                 (!engine ? engine.error() : enc.error()).message.c_str());
+    (void)std::fprintf(stderr, "scan_bench: %s\n",
+                       (!engine ? engine.error() : enc.error()).message.c_str());
     return 1;
   }
   double best = 1e30;
@@ -219,24 +220,34 @@ bool has_flag(int argc, char** argv, const std::string& name) {
   return false;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "";
   if (mode == "generate") {
     return generate(arg(argc, argv, "--out", ""),
-                    std::atol(arg(argc, argv, "--mb", "500").c_str()));
+                    std::strtol(arg(argc, argv, "--mb", "500").c_str(), nullptr, 10));
   }
   if (mode == "rules") {
     for (const char* r : kRules) std::printf("%s\n", r);
     return 0;
   }
   if (mode == "scan") {
-    return scan(arg(argc, argv, "--file", ""), std::atoi(arg(argc, argv, "--runs", "3").c_str()),
+    const long runs = std::strtol(arg(argc, argv, "--runs", "3").c_str(), nullptr, 10);
+    return scan(arg(argc, argv, "--file", ""), static_cast<int>(std::clamp(runs, 1L, 100L)),
                 arg(argc, argv, "--encoding", "auto"), has_flag(argc, argv, "--mmap"));
   }
-  std::fprintf(stderr,
-               "usage: scan_bench generate --out FILE [--mb 500] | rules |"
-               " scan --file FILE [--runs 3] [--encoding auto] [--mmap]\n");
+  (void)std::fprintf(stderr,
+                     "usage: scan_bench generate --out FILE [--mb 500] | rules |"
+                     " scan --file FILE [--runs 3] [--encoding auto] [--mmap]\n");
   return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {  // nlohmann::json or std::bad_alloc
+    (void)std::fprintf(stderr, "scan_bench: %s\n", e.what());
+    return 1;
+  }
 }

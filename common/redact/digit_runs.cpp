@@ -16,7 +16,7 @@ Masks classify_full(const char* p) {
   const __m128i hi = _mm_set1_epi8('9' + 1);
   const __m128i space = _mm_set1_epi8(' ');
   const __m128i dash = _mm_set1_epi8('-');
-  for (unsigned i = 0; i < 4; ++i) {
+  for (std::size_t i = 0; i < 4; ++i) {
     const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * i));
     // Signed compares: bytes >= 0x80 (UTF-8) are negative, so never digits.
     const __m128i dig = _mm_and_si128(_mm_cmpgt_epi8(v, lo), _mm_cmplt_epi8(v, hi));

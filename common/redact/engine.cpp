@@ -216,7 +216,8 @@ bool flag_lines(const HsDatabase& db, hs_scratch_t* scratch, std::string_view bl
   out->starts.clear();
   out->hits.clear();
   out->starts.push_back(0);
-  for (const char* p = block.data(); const char* end = block.data() + block.size();) {
+  const char* const end = block.data() + block.size();
+  for (const char* p = block.data(); p < end;) {
     const void* nl = std::memchr(p, '\n', static_cast<std::size_t>(end - p));
     if (nl == nullptr) break;
     p = static_cast<const char*>(nl) + 1;

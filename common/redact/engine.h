@@ -133,8 +133,8 @@ class Engine {
 class Engine::Scan {
  public:
   ~Scan();
-  Scan(Scan&&) noexcept;
-  Scan& operator=(Scan&&) noexcept;
+  Scan(Scan&& other) noexcept;
+  Scan& operator=(Scan&& other) noexcept;
 
   void feed(std::string_view bytes);
   ScanResult finish();

@@ -12,7 +12,7 @@ constexpr std::uint32_t kOvectorPairs = 16;
 std::string pcre_message(int code) {
   std::array<PCRE2_UCHAR, 256> buf{};
   pcre2_get_error_message(code, buf.data(), buf.size());
-  return std::string(reinterpret_cast<const char*>(buf.data()));
+  return {reinterpret_cast<const char*>(buf.data())};
 }
 
 hs_database_t* compile_once(const std::vector<HsDatabase::Expr>& exprs,
@@ -40,7 +40,7 @@ hs_database_t* compile_once(const std::vector<HsDatabase::Expr>& exprs,
 }  // namespace
 
 MatchData make_match_data() {
-  return MatchData(pcre2_match_data_create(kOvectorPairs, nullptr), pcre2_match_data_free);
+  return {pcre2_match_data_create(kOvectorPairs, nullptr), pcre2_match_data_free};
 }
 
 std::optional<Pcre> Pcre::compile(std::string_view pattern, bool caseless, std::string* error) {
@@ -74,7 +74,7 @@ std::optional<Match> Pcre::find(std::string_view text, std::size_t from, MatchDa
   // rc == 0: more groups than the ovector holds; the ones it holds are set.
   const std::uint32_t pairs = rc == 0 ? kOvectorPairs : static_cast<std::uint32_t>(rc);
   const Span whole{ov[0], ov[1]};
-  for (std::uint32_t g = 1; g < pairs; ++g) {
+  for (std::size_t g = 1; g < pairs; ++g) {
     if (ov[2 * g] != PCRE2_UNSET) return Match{whole, Span{ov[2 * g], ov[2 * g + 1]}};
   }
   return Match{whole, whole};
@@ -118,7 +118,7 @@ std::optional<HsDatabase> HsDatabase::build(const std::vector<Expr>& exprs, Fail
 std::shared_ptr<hs_scratch_t> HsDatabase::new_scratch() const {
   hs_scratch_t* s = nullptr;
   if (hs_clone_scratch(prototype_.get(), &s) != HS_SUCCESS) return nullptr;
-  return std::shared_ptr<hs_scratch_t>(s, hs_free_scratch);
+  return {s, hs_free_scratch};
 }
 
 bool HsDatabase::scan(std::string_view text, hs_scratch_t* scratch,

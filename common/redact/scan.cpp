@@ -37,7 +37,7 @@ struct Engine::Scan::State {
   std::string_view whole_blocks(std::string_view bytes);
   void process(std::string_view raw);
   std::string_view decode(std::string_view raw);
-  void line(std::string_view text, std::span<const std::uint32_t> ids);
+  void line(std::string_view text, std::span<const std::uint32_t> hits);
   void scan_adhoc(std::uint64_t first_line);
   void record(RuleStats& s, std::uint64_t line_no, std::string_view redacted) const;
 

@@ -78,7 +78,7 @@ TEST(RedactDigitRuns, NumbersAtBlockEdgesOfALongTextAreRedacted) {
   Summary s;
   const std::string out = e->redact_text(text, &s);
   EXPECT_EQ(out.find("13812345678"), std::string::npos);
-  EXPECT_EQ(s.counts["mobile"], 50u);
+  EXPECT_EQ(s.counts["mobile"], 50U);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@ namespace {
 // a quoted value is taken whole, spaces included.
 #define RDIAG_VALUE R"(("[^"]*"|'[^']*'|[^\s"',;&]+))"
 #define RDIAG_SEP R"(["']?\s*(?:[:=]|：)\s*)"
+#define RDIAG_KEYS R"((?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|密码|口令))"
 
 constexpr std::array kRules = {
     // Connection strings first: an ODBC value runs to ';' and may hold
@@ -43,34 +44,25 @@ constexpr std::array kRules = {
         true},
     BuiltinRule{"jwt", R"(\beyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.)",
                 R"(\beyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)"},
-    BuiltinRule{
-        "password",
-        R"((?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|密码|口令))" RDIAG_SEP
-        R"([^\s,;&])",
-        R"((?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|密码|口令))" RDIAG_SEP
-            RDIAG_VALUE,
-        true},
+    BuiltinRule{"password", RDIAG_KEYS RDIAG_SEP R"([^\s,;&]|<)" RDIAG_KEYS R"(>[^<])",
+                // key=value, key: value, "key": "value", and <key>value</key> (XML configs).
+                RDIAG_KEYS RDIAG_SEP RDIAG_VALUE R"(|<)" RDIAG_KEYS R"(>([^<]+)<)", true},
     // 身份证号: region, birth date 18xx-20xx, sequence, check character.
-    BuiltinRule{"id-card",
-                R"((?:^|[^0-9])[1-9][0-9]{5}(?:18|19|20)[0-9]{2}(?:0[1-9]|1[0-2]))"
-                R"((?:0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9Xx](?:[^0-9]|$))",
+    BuiltinRule{"id-card", "",
                 R"((?<![0-9])[1-9][0-9]{5}(?:18|19|20)[0-9]{2}(?:0[1-9]|1[0-2]))"
                 R"((?:0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9Xx](?![0-9]))",
                 false, Check::kIdCard},
-    BuiltinRule{"bank-card",
-                R"((?:^|[^0-9])(?:[0-9]{16,19}|[0-9]{4}(?:[ -][0-9]{4}){3}(?:[ -]?[0-9]{1,3})?))"
-                R"((?:[^0-9]|$))",
+    BuiltinRule{"bank-card", "",
                 R"((?<![0-9])(?:[0-9]{16,19}|[0-9]{4}(?:[ -][0-9]{4}){3}(?:[ -]?[0-9]{1,3})?))"
                 R"((?![0-9]))",
                 false, Check::kLuhn},
     // Mainland mobile numbers, optionally +86; never part of a longer number.
-    BuiltinRule{"mobile",
-                R"((?:^|[^0-9])1[3-9][0-9]{9}(?:[^0-9]|$)|\+86[ -]?1[3-9][0-9]{9}(?:[^0-9]|$))",
-                R"((?<![0-9])(?:\+86[ -]?)?(1[3-9][0-9]{9})(?![0-9]))"},
+    BuiltinRule{"mobile", "", R"((?<![0-9])(?:\+86[ -]?)?(1[3-9][0-9]{9})(?![0-9]))"},
 };
 
 #undef RDIAG_VALUE
 #undef RDIAG_SEP
+#undef RDIAG_KEYS
 
 }  // namespace
 

@@ -14,8 +14,10 @@ enum class Check { kNone, kIdCard, kLuhn };
 
 struct BuiltinRule {
   std::string_view id;
-  // For Vectorscan: flags every line the exact form can match (a superset);
-  // digit boundaries are spelled as (?:^|[^0-9]) because there is no lookbehind.
+  // For Vectorscan: flags every line the exact form can match (a superset).
+  // Empty: the rule is gated by the digit-run scanner (digit_runs.h) instead,
+  // and its PCRE2 form plus check is the whole definition, so a flagged line
+  // without a candidate is just a long number, never a fail-closed line.
   std::string_view prefilter;
   // For PCRE2: the exact form; the first set capture group is the secret,
   // else the whole match.

@@ -27,7 +27,8 @@ bool fits(std::string_view s, std::size_t pos, std::string_view shape) {
   return true;
 }
 
-// Length of an optional fraction and zone after the seconds.
+// Length of an optional fraction and zone after the seconds: they belong to
+// the timestamp an engineer wants to see (two servers, two zones).
 std::size_t tail_length(std::string_view s, std::size_t pos) {
   std::size_t i = pos;
   if (i + 1 < s.size() && (s[i] == '.' || s[i] == ',') && is_digit(s[i + 1])) {
@@ -60,6 +61,7 @@ bool valid_id_card(std::string_view s) {
 }
 
 bool valid_luhn(std::string_view s) {
+  // From the right, every second digit doubled (and 9 taken off above 9).
   int sum = 0;
   int digits = 0;
   for (std::size_t i = s.size(); i-- > 0;) {

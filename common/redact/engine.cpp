@@ -6,6 +6,7 @@
 #include <set>
 
 #include "common/i18n.h"
+#include "common/redact/digit_runs.h"
 #include "common/redact/engine_core.h"
 #include "common/text_safety.h"
 
@@ -23,13 +24,22 @@ class Builder {
 
   void reserve_builtin_ids();
   Result<void> add_builtins();
-  Result<void> add_redaction(const std::string& id, const std::string& regex, detail::Check check,
-                             std::string_view prefilter, bool caseless);
+  struct RedactSpec {
+    std::string id;
+    std::string regex;
+    std::string prefilter;  // for Vectorscan; empty with digit_gated
+    bool caseless = false;
+    detail::Check check = detail::Check::kNone;
+    bool digit_gated = false;
+  };
+  Result<void> add_redaction(const RedactSpec& spec);
   Result<void> add_scan(const ScanRule& rule);
-  Result<Engine> finish_into(std::shared_ptr<const detail::EngineCore>* out);
+  Result<std::shared_ptr<const detail::EngineCore>> finish();
 
  private:
-  Error rejected(std::size_t entry, std::string_view engine, const std::string& message) const;
+  Error rejected(bool scan, const std::string& id, const std::string& pattern,
+                 std::string_view engine, const std::string& message) const;
+  Error rejected_entry(std::size_t entry, const std::string& message) const;
   Result<void> check_id(const std::string& id, const std::string& regex,
                         std::set<std::string>* seen, std::string_view duplicate_msg) const;
 
@@ -40,14 +50,19 @@ class Builder {
   std::set<std::string> scan_ids_;
 };
 
-Error Builder::rejected(std::size_t entry, std::string_view engine,
-                        const std::string& message) const {
+Error Builder::rejected(bool scan, const std::string& id, const std::string& pattern,
+                        std::string_view engine, const std::string& message) const {
+  return make_error(i18n::tr(scan ? "common.redact.bad_scan_rule" : "common.redact.bad_redaction",
+                             sanitize_utf8(id), sanitize_utf8(pattern), engine, message),
+                    "bad_pattern");
+}
+
+// Vectorscan names the expression by its id, which is the entry's index.
+Error Builder::rejected_entry(std::size_t entry, const std::string& message) const {
   const Entry& e = core_->entries[entry];
   const bool scan = e.kind == EntryKind::kScan;
   const std::string& id = scan ? core_->scan[e.index].id : core_->redact[e.index].id;
-  return make_error(i18n::tr(scan ? "common.redact.bad_scan_rule" : "common.redact.bad_redaction",
-                             id, sanitize_utf8(patterns_[entry]), engine, message),
-                    "bad_pattern");
+  return rejected(scan, id, patterns_[entry], "Vectorscan", message);
 }
 
 Result<void> Builder::check_id(const std::string& id, const std::string& regex,
@@ -55,26 +70,28 @@ Result<void> Builder::check_id(const std::string& id, const std::string& regex,
   if (id.empty()) {
     return make_error(i18n::tr("common.redact.empty_id", sanitize_utf8(regex)), "bad_pattern");
   }
+  // Built-in names are taken too: two rules called "password" would make the
+  // summary ambiguous.
   if (!seen->insert(id).second) {
     return make_error(i18n::tr(duplicate_msg, sanitize_utf8(id)), "duplicate_id");
   }
   return {};
 }
 
-Result<void> Builder::add_redaction(const std::string& id, const std::string& regex,
-                                    detail::Check check, std::string_view prefilter,
-                                    bool caseless) {
-  if (auto ok = check_id(id, regex, &redaction_ids_, "common.redact.duplicate_redaction"); !ok) {
+Result<void> Builder::add_redaction(const RedactSpec& spec) {
+  if (auto ok = check_id(spec.id, spec.regex, &redaction_ids_, "common.redact.duplicate_redaction");
+      !ok) {
     return ok.error();
   }
-  core_->redact.push_back(detail::RedactRule{id, {}, check});
-  core_->entries.push_back(Entry{EntryKind::kRedact, core_->redact.size() - 1});
-  patterns_.push_back(regex);
-  exprs_.push_back(HsDatabase::Expr{std::string(prefilter.empty() ? regex : prefilter), caseless});
   std::string why;
-  auto pcre = detail::Pcre::compile(regex, caseless, &why);
-  if (!pcre) return rejected(core_->entries.size() - 1, "PCRE2", why);
-  core_->redact.back().exact = std::move(*pcre);
+  auto pcre = detail::Pcre::compile(spec.regex, spec.caseless, &why);
+  if (!pcre) return rejected(false, spec.id, spec.regex, "PCRE2", why);
+  core_->redact.push_back(
+      detail::RedactRule{spec.id, std::move(*pcre), spec.check, spec.digit_gated});
+  if (spec.digit_gated) return {};  // no Vectorscan expression: digit_runs.h flags it
+  core_->entries.push_back(Entry{EntryKind::kRedact, core_->redact.size() - 1});
+  patterns_.push_back(spec.regex);
+  exprs_.push_back(HsDatabase::Expr{spec.prefilter, spec.caseless});
   return {};
 }
 
@@ -83,14 +100,13 @@ Result<void> Builder::add_scan(const ScanRule& rule) {
       !ok) {
     return ok.error();
   }
-  core_->scan.push_back(detail::CountRule{rule.id, {}});
+  std::string why;
+  auto pcre = detail::Pcre::compile(rule.regex, false, &why);
+  if (!pcre) return rejected(true, rule.id, rule.regex, "PCRE2", why);
+  core_->scan.push_back(detail::CountRule{rule.id, std::move(*pcre)});
   core_->entries.push_back(Entry{EntryKind::kScan, core_->scan.size() - 1});
   patterns_.push_back(rule.regex);
   exprs_.push_back(HsDatabase::Expr{rule.regex, false});
-  std::string why;
-  auto pcre = detail::Pcre::compile(rule.regex, false, &why);
-  if (!pcre) return rejected(core_->entries.size() - 1, "PCRE2", why);
-  core_->scan.back().exact = std::move(*pcre);
   return {};
 }
 
@@ -108,7 +124,8 @@ Result<void> Builder::add_builtins() {
   for (const auto& b : detail::builtin_rules()) {
     redaction_ids_.erase(std::string(b.id));  // reserved for exactly this rule
     auto ok =
-        add_redaction(std::string(b.id), std::string(b.exact), b.check, b.prefilter, b.caseless);
+        add_redaction(RedactSpec{std::string(b.id), std::string(b.exact), std::string(b.prefilter),
+                                 b.caseless, b.check, b.prefilter.empty()});
     if (!ok) return ok;
   }
   return {};
@@ -119,18 +136,21 @@ void Builder::reserve_builtin_ids() {
   for (const auto& b : detail::builtin_rules()) redaction_ids_.insert(std::string(b.id));
 }
 
-Result<Engine> Builder::finish_into(std::shared_ptr<const detail::EngineCore>* out) {
+Result<std::shared_ptr<const detail::EngineCore>> Builder::finish() {
   HsDatabase::Failure failure;
   auto db = HsDatabase::build(exprs_, &failure);
   if (!db) {
     if (failure.message.empty()) {
       return make_error(i18n::tr("common.redact.no_memory"), "no_memory");
     }
-    return rejected(failure.index, "Vectorscan", failure.message);
+    return rejected_entry(failure.index, failure.message);
   }
   core_->db = std::move(*db);
-  *out = core_;
-  return Engine{};
+  // The digit-run entry goes last, so Vectorscan ids and entry indices agree.
+  core_->expressions = exprs_.size();
+  core_->digit_entry = static_cast<std::uint32_t>(core_->entries.size());
+  core_->entries.push_back(Entry{EntryKind::kDigitRun, 0});
+  return std::shared_ptr<const detail::EngineCore>(core_);
 }
 
 }  // namespace
@@ -147,7 +167,7 @@ Result<Engine> Engine::build(const std::vector<ScanRule>& rules,
   // Configured rules come first: where one overlaps a built-in, its (more
   // specific) name is the one the summary shows.
   for (const Pattern& p : extra_redactions) {
-    if (auto ok = b.add_redaction(p.id, p.regex, detail::Check::kNone, {}, false); !ok) {
+    if (auto ok = b.add_redaction({p.id, p.regex, p.regex}); !ok) {
       return ok.error();
     }
   }
@@ -155,20 +175,26 @@ Result<Engine> Engine::build(const std::vector<ScanRule>& rules,
   for (const ScanRule& r : rules) {
     if (auto ok = b.add_scan(r); !ok) return ok.error();
   }
-  std::shared_ptr<const detail::EngineCore> core;
-  auto engine = b.finish_into(&core);
-  if (!engine) return engine;
-  engine->core_ = std::move(core);
-  return engine;
+  auto core = b.finish();
+  if (!core) return core.error();
+  return Engine(std::move(*core));
 }
 
+// The same block path as a log scan, so a string and a log line are redacted
+// identically (PEM blocks in a multi-line string included).
 std::string Engine::redact_text(std::string_view text, Summary* summary) const {
   const std::string clean = is_valid_utf8(text) ? std::string(text) : sanitize_utf8(text);
   detail::LineRedactor redactor(*core_);
-  if (redactor.scratch() == nullptr) return detail::marker("unavailable:line");  // fail closed
   detail::LineFlags flags;
-  detail::flag_lines(core_->db, redactor.scratch(), clean, core_->entries.size(), &flags);
   Summary local;
+  if (!detail::flag_lines(core_->db, redactor.scratch(), clean, core_->expressions, &flags,
+                          core_->digit_entry)) {
+    // Nothing can be known about this text: none of it goes out.
+    detail::count(&local, detail::kUnavailableId);
+    local.lines_failed_closed += 1;
+    if (summary != nullptr) summary->merge(local);
+    return detail::marker(std::string(detail::kUnavailableId) + ":line");
+  }
   std::string out;
   out.reserve(clean.size());
   std::vector<std::uint32_t> ids;
@@ -185,12 +211,13 @@ std::string Engine::redact_text(std::string_view text, Summary* summary) const {
 
 namespace detail {
 
-void flag_lines(const HsDatabase& db, hs_scratch_t* scratch, std::string_view block,
-                std::size_t expressions, LineFlags* out) {
+bool flag_lines(const HsDatabase& db, hs_scratch_t* scratch, std::string_view block,
+                std::size_t expressions, LineFlags* out, std::optional<std::uint32_t> digit_entry) {
   out->starts.clear();
   out->hits.clear();
   out->starts.push_back(0);
-  for (const char* p = block.data(); const char* end = block.data() + block.size();) {
+  const char* const end = block.data() + block.size();
+  for (const char* p = block.data(); p < end;) {
     const void* nl = std::memchr(p, '\n', static_cast<std::size_t>(end - p));
     if (nl == nullptr) break;
     p = static_cast<const char*>(nl) + 1;
@@ -201,8 +228,10 @@ void flag_lines(const HsDatabase& db, hs_scratch_t* scratch, std::string_view bl
   std::vector<std::uint32_t> last(expressions, std::numeric_limits<std::uint32_t>::max());
   std::size_t cur = 0;
   const auto& starts = out->starts;
-  db.scan(block, scratch, [&](unsigned id, unsigned long long to) {
+  const bool scanned = db.scan(block, scratch, [&](unsigned id, unsigned long long to) {
     const std::size_t at = static_cast<std::size_t>(to) - 1;  // the match's last byte
+    // Matches mostly arrive in end-offset order, so the current line usually
+    // still holds; otherwise a binary search over line starts.
     if (at < starts[cur] || at >= starts[cur + 1]) {
       cur = static_cast<std::size_t>(std::upper_bound(starts.begin(), starts.end(), at) -
                                      starts.begin()) -
@@ -212,8 +241,18 @@ void flag_lines(const HsDatabase& db, hs_scratch_t* scratch, std::string_view bl
     last[id] = static_cast<std::uint32_t>(cur);
     out->hits.emplace_back(static_cast<std::uint32_t>(cur), id);
   });
+  if (digit_entry) {
+    for_each_digit_run(block, [&](std::size_t pos) {
+      cur = static_cast<std::size_t>(std::upper_bound(starts.begin(), starts.end(), pos) -
+                                     starts.begin()) -
+            1;
+      out->hits.emplace_back(static_cast<std::uint32_t>(cur), *digit_entry);
+      return starts[cur + 1];  // one flag per line is enough
+    });
+  }
   std::sort(out->hits.begin(), out->hits.end());
   out->hits.erase(std::unique(out->hits.begin(), out->hits.end()), out->hits.end());
+  return scanned;
 }
 
 }  // namespace detail

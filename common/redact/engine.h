@@ -124,6 +124,7 @@ class Engine {
   Scan start(Encoding enc, ScanOptions options = {}) const;
 
  private:
+  explicit Engine(std::shared_ptr<const detail::EngineCore> core) : core_(std::move(core)) {}
   std::shared_ptr<const detail::EngineCore> core_;
 };
 
@@ -132,8 +133,8 @@ class Engine {
 class Engine::Scan {
  public:
   ~Scan();
-  Scan(Scan&&) noexcept;
-  Scan& operator=(Scan&&) noexcept;
+  Scan(Scan&& other) noexcept;
+  Scan& operator=(Scan&& other) noexcept;
 
   void feed(std::string_view bytes);
   ScanResult finish();

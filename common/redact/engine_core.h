@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -17,6 +18,7 @@ struct RedactRule {
   std::string id;
   Pcre exact;
   Check check = Check::kNone;
+  bool digit_gated = false;  // flagged by the digit-run scanner, not Vectorscan
 };
 
 struct CountRule {
@@ -25,7 +27,9 @@ struct CountRule {
 };
 
 // What a Vectorscan expression id stands for.
-enum class EntryKind : std::uint8_t { kRedact, kPemBegin, kPemEnd, kScan };
+// kDigitRun has no Vectorscan expression: it is the digit-run scanner's flag,
+// the one entry after all Vectorscan ones.
+enum class EntryKind : std::uint8_t { kRedact, kPemBegin, kPemEnd, kScan, kDigitRun };
 struct Entry {
   EntryKind kind = EntryKind::kRedact;
   std::size_t index = 0;  // into redact or scan
@@ -33,8 +37,10 @@ struct Entry {
 
 struct EngineCore {
   HsDatabase db;
-  std::vector<Entry> entries;      // by Vectorscan expression id
-  std::vector<RedactRule> redact;  // priority order: built-ins, then extra
+  std::vector<Entry> entries;   // by Vectorscan expression id, then kDigitRun
+  std::size_t expressions = 0;  // how many of the entries Vectorscan has
+  std::optional<std::uint32_t> digit_entry;
+  std::vector<RedactRule> redact;  // priority order: configured, then built-in
   std::vector<CountRule> scan;     // the scan rules, in the caller's order
   Pcre pem_begin;
   Pcre pem_end;
@@ -58,8 +64,11 @@ struct LineFlags {
     return block.substr(starts[i], starts[i + 1] - starts[i] - 1);
   }
 };
-void flag_lines(const HsDatabase& db, hs_scratch_t* scratch, std::string_view block,
-                std::size_t expressions, LineFlags* out);
+// False when the block could not be scanned: then every line must be treated
+// as failed closed.
+[[nodiscard]] bool flag_lines(const HsDatabase& db, hs_scratch_t* scratch, std::string_view block,
+                              std::size_t expressions, LineFlags* out,
+                              std::optional<std::uint32_t> digit_entry = std::nullopt);
 
 // Redacts one line at a time, carrying the PEM state between lines.
 class LineRedactor {
@@ -83,6 +92,7 @@ class LineRedactor {
                 std::vector<Cut>* cuts);
   // False when the rule found no candidate at all (the fail-closed case).
   bool rule_cuts(std::string_view line, std::size_t rule, std::vector<Cut>* cuts);
+  void digit_cuts(std::string_view line, std::vector<Cut>* cuts);
   bool confirmed_alone(std::string_view line, std::uint32_t expression);
   std::string apply(std::string_view line, std::vector<Cut>& cuts, Summary* summary) const;
 
@@ -92,6 +102,9 @@ class LineRedactor {
   bool in_pem_ = false;
   std::vector<Cut> cuts_;
 };
+
+// The id for lines redacted whole because Vectorscan could not scan at all.
+inline constexpr std::string_view kUnavailableId = "unavailable";
 
 std::string marker(std::string_view id);
 void count(Summary* summary, std::string_view id);

@@ -54,6 +54,9 @@ std::string LineRedactor::redact(std::string_view line, std::span<const std::uin
   if (in_pem_ || begin) pem_cuts(line, begin, end, &cuts_);
   for (const std::uint32_t f : flags) {
     const Entry& e = core_.entries[f];
+    // Digit-gated rules never fail closed: a long number without a valid
+    // 身份证号, mobile or card in it is just a number.
+    if (e.kind == EntryKind::kDigitRun) digit_cuts(line, &cuts_);
     if (e.kind != EntryKind::kRedact || rule_cuts(line, e.index, &cuts_)) continue;
     // Vectorscan saw this rule in the line but PCRE2 found nothing: unless the
     // flag came from a match across lines of the block, fail closed.
@@ -109,22 +112,31 @@ bool LineRedactor::rule_cuts(std::string_view line, std::size_t rule, std::vecto
     if (!candidate.empty() && passes(r.check, candidate)) {
       cuts->push_back(Cut{m->secret, rule + 1, true});
     }
+    // After an empty match step one character (never into the middle of one).
     from = m->whole.end > m->whole.begin ? m->whole.end : next_char(line, m->whole.end + 1);
   }
   return any;
 }
 
+void LineRedactor::digit_cuts(std::string_view line, std::vector<Cut>* cuts) {
+  for (std::size_t i = 0; i < core_.redact.size(); ++i) {
+    if (core_.redact[i].digit_gated) rule_cuts(line, i, cuts);
+  }
+}
+
 bool LineRedactor::confirmed_alone(std::string_view line, std::uint32_t expression) {
   if (!scratch_) return true;  // cannot check: assume the worst
   bool seen = false;
-  core_.db.scan(line, scratch_.get(),
-                [&](unsigned id, unsigned long long) { seen = seen || id == expression; });
-  return seen;
+  const bool scanned = core_.db.scan(line, scratch_.get(), [&](unsigned id, unsigned long long) {
+    seen = seen || id == expression;
+  });
+  return seen || !scanned;
 }
 
 std::string LineRedactor::apply(std::string_view line, std::vector<Cut>& cuts,
                                 Summary* summary) const {
   if (cuts.empty()) return std::string(line);
+  // Rules found their cuts independently, so cuts may nest or overlap.
   std::sort(cuts.begin(), cuts.end(),
             [](const Cut& a, const Cut& b) { return a.span.begin < b.span.begin; });
   // Overlapping cuts become one; the highest-priority rule names it.

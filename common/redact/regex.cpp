@@ -12,7 +12,7 @@ constexpr std::uint32_t kOvectorPairs = 16;
 std::string pcre_message(int code) {
   std::array<PCRE2_UCHAR, 256> buf{};
   pcre2_get_error_message(code, buf.data(), buf.size());
-  return std::string(reinterpret_cast<const char*>(buf.data()));
+  return {reinterpret_cast<const char*>(buf.data())};
 }
 
 hs_database_t* compile_once(const std::vector<HsDatabase::Expr>& exprs,
@@ -22,6 +22,8 @@ hs_database_t* compile_once(const std::vector<HsDatabase::Expr>& exprs,
   std::vector<unsigned> ids;
   for (std::size_t i = 0; i < exprs.size(); ++i) {
     patterns.push_back(exprs[i].pattern.c_str());
+    // UTF8: '.' and classes take whole characters, as in PCRE2's UTF mode.
+    // MULTILINE: ^ and $ hold at each line of a block, as on a single line.
     unsigned f = HS_FLAG_UTF8 | HS_FLAG_MULTILINE;
     if (exprs[i].caseless) f |= HS_FLAG_CASELESS;
     if (prefilter[i]) f |= HS_FLAG_PREFILTER;
@@ -38,13 +40,13 @@ hs_database_t* compile_once(const std::vector<HsDatabase::Expr>& exprs,
 }  // namespace
 
 MatchData make_match_data() {
-  return MatchData(pcre2_match_data_create(kOvectorPairs, nullptr), pcre2_match_data_free);
+  return {pcre2_match_data_create(kOvectorPairs, nullptr), pcre2_match_data_free};
 }
 
 std::optional<Pcre> Pcre::compile(std::string_view pattern, bool caseless, std::string* error) {
   int code = 0;
   PCRE2_SIZE offset = 0;
-  std::uint32_t options = PCRE2_UTF | PCRE2_NO_UTF_CHECK;
+  std::uint32_t options = PCRE2_UTF;  // patterns come from config: let PCRE2 check them
   if (caseless) options |= PCRE2_CASELESS;
   pcre2_code* re = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
                                  options, &code, &offset, nullptr);
@@ -69,9 +71,10 @@ std::optional<Match> Pcre::find(std::string_view text, std::size_t from, MatchDa
                              from, PCRE2_NO_UTF_CHECK, md.get(), nullptr);
   if (rc < 0) return std::nullopt;
   const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md.get());
+  // rc == 0: more groups than the ovector holds; the ones it holds are set.
   const std::uint32_t pairs = rc == 0 ? kOvectorPairs : static_cast<std::uint32_t>(rc);
   const Span whole{ov[0], ov[1]};
-  for (std::uint32_t g = 1; g < pairs; ++g) {
+  for (std::size_t g = 1; g < pairs; ++g) {
     if (ov[2 * g] != PCRE2_UNSET) return Match{whole, Span{ov[2 * g], ov[2 * g + 1]}};
   }
   return Match{whole, whole};
@@ -115,18 +118,20 @@ std::optional<HsDatabase> HsDatabase::build(const std::vector<Expr>& exprs, Fail
 std::shared_ptr<hs_scratch_t> HsDatabase::new_scratch() const {
   hs_scratch_t* s = nullptr;
   if (hs_clone_scratch(prototype_.get(), &s) != HS_SUCCESS) return nullptr;
-  return std::shared_ptr<hs_scratch_t>(s, hs_free_scratch);
+  return {s, hs_free_scratch};
 }
 
-void HsDatabase::scan(std::string_view text, hs_scratch_t* scratch,
+bool HsDatabase::scan(std::string_view text, hs_scratch_t* scratch,
                       const std::function<void(unsigned, unsigned long long)>& on_match) const {
   auto handler = [](unsigned id, unsigned long long, unsigned long long to, unsigned,
                     void* ctx) -> int {
     (*static_cast<const std::function<void(unsigned, unsigned long long)>*>(ctx))(id, to);
-    return 0;
+    return 0;  // never stop early: every line of the block needs its flags
   };
-  hs_scan(db_.get(), text.data(), static_cast<unsigned>(text.size()), 0, scratch, handler,
-          const_cast<std::function<void(unsigned, unsigned long long)>*>(&on_match));
+  if (scratch == nullptr) return false;
+  return hs_scan(db_.get(), text.data(), static_cast<unsigned>(text.size()), 0, scratch, handler,
+                 const_cast<std::function<void(unsigned, unsigned long long)>*>(&on_match)) ==
+         HS_SUCCESS;
 }
 
 }  // namespace rdiag::redact::detail

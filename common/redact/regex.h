@@ -70,8 +70,9 @@ class HsDatabase {
   std::shared_ptr<hs_scratch_t> new_scratch() const;
 
   // Calls on_match(expression index, end offset) for every match end in text.
-  void scan(std::string_view text, hs_scratch_t* scratch,
-            const std::function<void(unsigned, unsigned long long)>& on_match) const;
+  // False when Vectorscan could not scan (no scratch, a bug): callers fail closed.
+  [[nodiscard]] bool scan(std::string_view text, hs_scratch_t* scratch,
+                          const std::function<void(unsigned, unsigned long long)>& on_match) const;
 
  private:
   std::shared_ptr<hs_database_t> db_;

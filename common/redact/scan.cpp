@@ -9,8 +9,9 @@
 namespace rdiag::redact {
 namespace {
 
-// About 1 MiB per Vectorscan call: large enough that per-call overhead
-// vanishes, small enough to stay in cache (measured in bench/scan_bench.cpp).
+// About 1 MiB per Vectorscan call: per-call overhead is noise at that size
+// (a call per line costs more than the scan on short log lines), and the
+// block plus its decoded copy still fit in a server's L2/L3 cache.
 constexpr std::size_t kBlockBytes = std::size_t{1} << 20;
 // A "line" without '\n' this long is cut, so memory stays bounded.
 constexpr std::size_t kMaxLineBytes = std::size_t{4} << 20;
@@ -36,7 +37,7 @@ struct Engine::Scan::State {
   std::string_view whole_blocks(std::string_view bytes);
   void process(std::string_view raw);
   std::string_view decode(std::string_view raw);
-  void line(std::string_view text, std::span<const std::uint32_t> ids);
+  void line(std::string_view text, std::span<const std::uint32_t> hits);
   void scan_adhoc(std::uint64_t first_line);
   void record(RuleStats& s, std::uint64_t line_no, std::string_view redacted) const;
 
@@ -55,6 +56,7 @@ struct Engine::Scan::State {
   std::shared_ptr<hs_scratch_t> adhoc_scratch;
   detail::LineFlags adhoc_flags;
   std::string redacted_block;
+  bool blind = false;  // this block could not be scanned
 };
 
 void Engine::Scan::State::feed(std::string_view bytes) {
@@ -116,11 +118,12 @@ std::string_view Engine::Scan::State::decode(std::string_view raw) {
 
 void Engine::Scan::State::process(std::string_view raw) {
   const std::string_view text = decode(raw);
-  detail::flag_lines(core->db, redactor.scratch(), text, core->entries.size(), &flags);
+  blind = !detail::flag_lines(core->db, redactor.scratch(), text, core->expressions, &flags,
+                              core->digit_entry);
   // A block ends with '\n' (except the last), which leaves an empty last piece.
   std::size_t lines = flags.line_count();
   if (text.empty() || text.back() == '\n') --lines;
-  const std::uint64_t first_line = result.lines + 1;
+  const std::uint64_t first_line = result.lines + 1;  // numbering runs on across blocks
   redacted_block.clear();
   auto hit = flags.hits.begin();
   for (std::size_t i = 0; i < lines; ++i) {
@@ -135,7 +138,13 @@ void Engine::Scan::State::line(std::string_view text, std::span<const std::uint3
   const std::uint64_t line_no = ++result.lines;
   std::string owned;
   std::string_view out = text;
-  if (!hits.empty() || redactor.in_pem()) {
+  if (blind) {
+    // Vectorscan could not scan this block: fail closed on every line.
+    detail::count(&result.redactions, detail::kUnavailableId);
+    result.redactions.lines_failed_closed += 1;
+    owned = detail::marker(std::string(detail::kUnavailableId) + ":line");
+    out = owned;
+  } else if (!hits.empty() || redactor.in_pem()) {
     owned = redactor.redact(text, hits, &result.redactions);
     out = owned;
   }
@@ -156,8 +165,10 @@ void Engine::Scan::State::line(std::string_view text, std::span<const std::uint3
 // Ad-hoc patterns get the redacted block: they never see a secret.
 void Engine::Scan::State::scan_adhoc(std::uint64_t first_line) {
   if (!adhoc_scratch) return;
-  detail::flag_lines(adhoc->db, adhoc_scratch.get(), redacted_block, adhoc->exact.size(),
-                     &adhoc_flags);
+  if (!detail::flag_lines(adhoc->db, adhoc_scratch.get(), redacted_block, adhoc->exact.size(),
+                          &adhoc_flags)) {
+    return;  // ad-hoc counts are lost for this block; nothing secret is at stake
+  }
   for (const auto& [i, id] : adhoc_flags.hits) {
     const std::string_view text = adhoc_flags.line(redacted_block, i);
     if (i + 1 < adhoc_flags.line_count() && adhoc->exact[id].matches(text, md)) {

@@ -51,8 +51,8 @@ TEST(RedactEncoding, InvalidBytesBecomeReplacementCharacters) {
 
 TEST(RedactEncoding, Utf8PrefixNeverSplitsACharacter) {
   const std::string s = "ab数据";  // 2 + 3 + 3 bytes
-  EXPECT_EQ(utf8_prefix(s, 4), 2u);
-  EXPECT_EQ(utf8_prefix(s, 5), 5u);
+  EXPECT_EQ(utf8_prefix(s, 4), 2U);
+  EXPECT_EQ(utf8_prefix(s, 5), 5U);
   EXPECT_EQ(utf8_prefix(s, 100), s.size());
 }
 

@@ -31,6 +31,8 @@ TEST(RedactText, EveryBuiltInKindIsRedactedAndCounted) {
        "db.password=[REDACTED:password] loaded"},
       {R"({"Password": "with space"})", "with space", "password",
        R"({"Password": [REDACTED:password]})"},
+      {"<db><password>Xml Secret</password></db>", "Xml Secret", "password",
+       "<db><password>[REDACTED:password]</password></db>"},
       {"密码：中文密码123", "中文密码123", "password", "密码：[REDACTED:password]"},
       {"API_KEY: k-9f8e7d", "k-9f8e7d", "password", "API_KEY: [REDACTED:password]"},
       {"https://svc:UrlPassw0rd@repo.example.com/x", "UrlPassw0rd", "url-password",
@@ -79,8 +81,8 @@ TEST(RedactText, EveryBuiltInKindIsRedactedAndCounted) {
     const std::string out = engine().redact_text(c.text, &s);
     EXPECT_EQ(out, c.expected) << c.text;
     EXPECT_EQ(out.find(c.secret), std::string::npos) << c.text;
-    EXPECT_EQ(s.counts.size(), 1u) << c.text;
-    EXPECT_EQ(s.counts[c.id], 1u) << c.text;
+    EXPECT_EQ(s.counts.size(), 1U) << c.text;
+    EXPECT_EQ(s.counts[c.id], 1U) << c.text;
   }
 }
 
@@ -105,8 +107,8 @@ TEST(RedactText, SeveralSecretsOnOneLineAreCountedEach) {
       engine().redact_text("mobile 13812345678, backup +8613987654321 password=x1", &s);
   EXPECT_EQ(out,
             "mobile [REDACTED:mobile], backup +86[REDACTED:mobile] password=[REDACTED:password]");
-  EXPECT_EQ(s.counts["mobile"], 2u);
-  EXPECT_EQ(s.counts["password"], 1u);
+  EXPECT_EQ(s.counts["mobile"], 2U);
+  EXPECT_EQ(s.counts["password"], 1U);
 }
 
 TEST(RedactText, PemBlockAcrossLinesIsOneRedaction) {
@@ -115,8 +117,8 @@ TEST(RedactText, PemBlockAcrossLinesIsOneRedaction) {
       "key:\n-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANsecret\n-----END PRIVATE KEY-----\nafter",
       &s);
   EXPECT_EQ(out, "key:\n[REDACTED:pem-private-key]\n\n\nafter");
-  EXPECT_EQ(s.counts["pem-private-key"], 1u);
-  EXPECT_EQ(s.counts.size(), 1u);
+  EXPECT_EQ(s.counts["pem-private-key"], 1U);
+  EXPECT_EQ(s.counts.size(), 1U);
 }
 
 TEST(RedactText, PemBlockOnOneLineAndUnterminated) {
@@ -128,8 +130,8 @@ TEST(RedactText, PemBlockOnOneLineAndUnterminated) {
   const std::string open = engine().redact_text(
       "x -----BEGIN ENCRYPTED PRIVATE KEY-----\nsecret1\npassword=secret2", &s);
   EXPECT_EQ(open, "x [REDACTED:pem-private-key]\n\n");
-  EXPECT_EQ(s.counts["pem-private-key"], 2u);
-  EXPECT_EQ(s.counts.size(), 1u);  // nothing inside the block is counted twice
+  EXPECT_EQ(s.counts["pem-private-key"], 2U);
+  EXPECT_EQ(s.counts.size(), 1U);  // nothing inside the block is counted twice
 }
 
 TEST(RedactText, InvalidUtf8IsSanitizedFirst) {
@@ -148,8 +150,8 @@ TEST(RedactText, FlaggedButNoSpanRedactsTheWholeLine) {
   Summary s;
   EXPECT_EQ(e->redact_text("keep secretword here", &s), "keep [REDACTED:guarded] here");
   EXPECT_EQ(e->redact_text("the nosecretword line", &s), "[REDACTED:guarded:line]");
-  EXPECT_EQ(s.counts["guarded"], 2u);
-  EXPECT_EQ(s.lines_failed_closed, 1u);
+  EXPECT_EQ(s.counts["guarded"], 2U);
+  EXPECT_EQ(s.lines_failed_closed, 1U);
 }
 
 // A pattern that may match across '\n' flags the later line of a block; it
@@ -159,7 +161,7 @@ TEST(RedactText, MatchAcrossLinesDoesNotFailClosed) {
   ASSERT_TRUE(e) << e.error().message;
   Summary s;
   EXPECT_EQ(e->redact_text("alpha\nbeta gamma", &s), "alpha\nbeta gamma");
-  EXPECT_EQ(s.lines_failed_closed, 0u);
+  EXPECT_EQ(s.lines_failed_closed, 0U);
   EXPECT_EQ(e->redact_text("x alpha beta y", &s), "x [REDACTED:pair] y");
 }
 

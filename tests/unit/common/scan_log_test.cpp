@@ -5,6 +5,7 @@
 
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "common/redact/engine.h"
 
@@ -67,7 +68,7 @@ const RuleStats& rule(const ScanResult& r, const std::string& id) {
 
 TEST(ScanLog, NoPlantedSecretSurvivesAndEachIsCountedOnce) {
   const Output out = scan(fixture("erp_app.log"), 1 << 16);
-  EXPECT_EQ(out.result.lines, 27u);
+  EXPECT_EQ(out.result.lines, 27U);
   for (const char* secret : {"Sup3rS3cret",
                              "JdbcPw0rd",
                              "Odbc;Pw d",
@@ -96,7 +97,7 @@ TEST(ScanLog, NoPlantedSecretSurvivesAndEachIsCountedOnce) {
       {"aliyun-key", 1}, {"tencent-key", 1}, {"id-card", 1},      {"mobile", 2},
       {"bank-card", 1},  {"erp-token", 1}};
   EXPECT_EQ(out.result.redactions.counts, expected);
-  EXPECT_EQ(out.result.redactions.lines_failed_closed, 0u);
+  EXPECT_EQ(out.result.redactions.lines_failed_closed, 0U);
   // Numbers that only look like personal data are left alone.
   EXPECT_NE(out.text.find("310115198511204567"), std::string::npos);
   EXPECT_NE(out.text.find("6258071000123453"), std::string::npos);
@@ -106,20 +107,20 @@ TEST(ScanLog, NoPlantedSecretSurvivesAndEachIsCountedOnce) {
 TEST(ScanLog, RulesCountOnOriginalTextButSamplesAreRedacted) {
   const ScanResult r = scan(fixture("erp_app.log"), 1 << 16).result;
   const RuleStats& pg = rule(r, "pg-auth-failed");
-  EXPECT_EQ(pg.count, 2u);
-  EXPECT_EQ(pg.first.line, 22u);
+  EXPECT_EQ(pg.count, 2U);
+  EXPECT_EQ(pg.first.line, 22U);
   EXPECT_EQ(pg.first.timestamp, "2024-05-01 08:00:10,000");
-  EXPECT_EQ(pg.last.line, 23u);
+  EXPECT_EQ(pg.last.line, 23U);
   EXPECT_EQ(pg.last.timestamp, "2024-05-01 08:00:10,500");
-  ASSERT_EQ(pg.samples.size(), 2u);
+  ASSERT_EQ(pg.samples.size(), 2U);
   EXPECT_EQ(pg.samples[1],
             "2024-05-01 08:00:10,500 ERROR FATAL: password authentication failed for user "
             "\"erp\" password=[REDACTED:password]");
   const RuleStats& pool = rule(r, "pool-exhausted");
-  EXPECT_EQ(pool.count, 3u);
-  EXPECT_EQ(pool.last.line, 27u);
+  EXPECT_EQ(pool.count, 3U);
+  EXPECT_EQ(pool.last.line, 27U);
   EXPECT_EQ(pool.last.timestamp, "");  // that line has none
-  EXPECT_EQ(rule(r, "db-connect-failed").count, 0u);
+  EXPECT_EQ(rule(r, "db-connect-failed").count, 0U);
 }
 
 TEST(ScanLog, SamplesAreLimited) {
@@ -130,8 +131,35 @@ TEST(ScanLog, SamplesAreLimited) {
   auto s = engine().start(Encoding::kUtf8, opt);
   s.feed(log);
   const ScanResult r = s.finish();
-  EXPECT_EQ(rule(r, "pool-exhausted").count, 20u);
-  EXPECT_EQ(rule(r, "pool-exhausted").samples.size(), 3u);
+  EXPECT_EQ(rule(r, "pool-exhausted").count, 20U);
+  EXPECT_EQ(rule(r, "pool-exhausted").samples.size(), 3U);
+}
+
+TEST(ScanLog, LongSamplesAreCutAtACharacterBoundary) {
+  ScanOptions opt;
+  opt.max_sample_bytes = 40;
+  auto s = engine().start(Encoding::kUtf8, opt);
+  s.feed("connection pool exhausted: " + std::string(30, 'x') + "数据库 password=LongLineSecret\n");
+  const ScanResult r = s.finish();
+  ASSERT_EQ(rule(r, "pool-exhausted").samples.size(), 1U);
+  EXPECT_EQ(rule(r, "pool-exhausted").samples[0],
+            "connection pool exhausted: " + std::string(13, 'x'));
+  EXPECT_EQ(r.redactions.counts.at("password"), 1U);
+}
+
+// The collector worker scans sources in parallel on one Engine.
+TEST(ScanLog, ParallelScansOnOneEngineAgree) {
+  const std::string log = fixture("erp_app.log") + fixture("pem_keys.log");
+  const Output alone = scan(log, 4096);
+  std::vector<Output> outs(4);
+  std::vector<std::thread> threads;
+  threads.reserve(outs.size());
+  for (auto& o : outs) threads.emplace_back([&log, &o] { o = scan(log, 333); });
+  for (auto& t : threads) t.join();
+  for (const Output& o : outs) {
+    EXPECT_EQ(o.text, alone.text);
+    EXPECT_EQ(o.result.redactions.counts, alone.result.redactions.counts);
+  }
 }
 
 TEST(ScanLog, ChunkingNeverChangesTheAnswer) {
@@ -182,8 +210,8 @@ TEST(ScanLog, PemBlocksAcrossLinesIncludingUnterminated) {
             "\n");
   EXPECT_EQ(out.text.find("secretkeymaterial"), std::string::npos);
   EXPECT_EQ(out.text.find("shouldvanish"), std::string::npos);
-  EXPECT_EQ(out.result.redactions.counts.at("pem-private-key"), 2u);
-  EXPECT_EQ(out.result.redactions.counts.size(), 1u);
+  EXPECT_EQ(out.result.redactions.counts.at("pem-private-key"), 2U);
+  EXPECT_EQ(out.result.redactions.counts.size(), 1U);
 }
 
 TEST(ScanLog, Gb18030LogMatchedByAChineseRule) {
@@ -191,11 +219,11 @@ TEST(ScanLog, Gb18030LogMatchedByAChineseRule) {
   for (const Encoding enc : {Encoding::kAuto, Encoding::kGb18030}) {
     const Output out = scan(bytes, 10, enc);
     const RuleStats& db = rule(out.result, "db-connect-failed");
-    EXPECT_EQ(db.count, 2u);
-    ASSERT_EQ(db.samples.size(), 2u);
+    EXPECT_EQ(db.count, 2U);
+    ASSERT_EQ(db.samples.size(), 2U);
     EXPECT_EQ(db.samples[0], "2024-05-01 10:00:00 错误 数据库连接失败：连接超时");
     EXPECT_EQ(db.first.timestamp, "2024-05-01 10:00:00");
-    EXPECT_EQ(db.last.line, 3u);
+    EXPECT_EQ(db.last.line, 3U);
     EXPECT_NE(out.text.find("用户登录 密码=[REDACTED:password]"), std::string::npos) << out.text;
     EXPECT_EQ(out.text.find("中文密码123"), std::string::npos);
   }
@@ -204,7 +232,7 @@ TEST(ScanLog, Gb18030LogMatchedByAChineseRule) {
 TEST(ScanLog, InvalidBytesBecomeReplacementCharacters) {
   const Output out = scan("ok \x80\xFE line\nconnection pool exhausted \xC0\n", 3, Encoding::kUtf8);
   EXPECT_EQ(out.text, "ok \xEF\xBF\xBD\xEF\xBF\xBD line\nconnection pool exhausted \xEF\xBF\xBD\n");
-  EXPECT_EQ(rule(out.result, "pool-exhausted").count, 1u);
+  EXPECT_EQ(rule(out.result, "pool-exhausted").count, 1U);
 }
 
 // An engineer's pattern runs on redacted text only: probing for the secret
@@ -217,7 +245,7 @@ TEST(ScanLog, AdHocProbesCannotRevealASecret) {
   for (const char* secret : {"a", "b", "zz9"}) {
     const std::string log = std::string("2024-05-01 08:00:00 login password=") + secret + "\n";
     const ScanResult r = scan(log, 4096, Encoding::kUtf8, &*adhoc).result;
-    ASSERT_EQ(r.adhoc.size(), 5u);
+    ASSERT_EQ(r.adhoc.size(), 5U);
     std::vector<std::uint64_t> counts;
     for (const auto& s : r.adhoc) counts.push_back(s.count);
     answers.push_back(counts);

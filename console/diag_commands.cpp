@@ -1,5 +1,7 @@
 #include "console/diag_commands.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -46,12 +48,46 @@ std::string text_of(const json& obj, const char* key) {
   return terminal_safe(it->get<std::string>());
 }
 
-std::string scalar_text(const json& v) {
+bool ends_with(std::string_view s, std::string_view tail) {
+  return s.size() >= tail.size() && s.substr(s.size() - tail.size()) == tail;
+}
+
+// Reports carry integers only (bytes, per-mille, hundredths); people read
+// "1.5 GiB", "93.1 %" and "6.57". The key's suffix says which it is.
+std::string number_text(std::string_view key, const json& v) {
+  if (!v.is_number_integer() && !v.is_number_unsigned()) return v.dump();
+  const double n = v.get<double>();
+  if (ends_with(key, "_permille")) return fmt::format("{:.1f} %", n / 10.0);
+  if (ends_with(key, "_x100")) return fmt::format("{:.2f}", n / 100.0);
+  if (ends_with(key, "bytes") || key.rfind("bytes_", 0) == 0) {
+    constexpr std::array<const char*, 5> kUnits = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double x = n;
+    std::size_t u = 0;
+    while (x >= 1024.0 && u + 1 < kUnits.size()) {
+      x /= 1024.0;
+      ++u;
+    }
+    return u == 0 ? fmt::format("{:.0f} B", x) : fmt::format("{:.1f} {}", x, kUnits[u]);
+  }
+  return v.dump();
+}
+
+std::string scalar_text(std::string_view key, const json& v) {
   if (v.is_string()) return fit_width(terminal_safe(v.get<std::string>()), kCellWidth);
   if (v.is_boolean()) return v.get<bool>() ? "yes" : "no";
-  if (v.is_number()) return v.dump();
+  if (v.is_number()) return number_text(key, v);
   if (v.is_null()) return "-";
   return "";
+}
+
+// Columns people look for first: what a row is about.
+constexpr std::array<std::string_view, 12> kLeadColumns = {
+    "name",    "mount_point", "pid",     "user",    "unit", "interface",
+    "address", "port",        "process", "command", "path", "rule"};
+
+std::size_t column_rank(const std::string& key) {
+  auto it = std::find(kLeadColumns.begin(), kLeadColumns.end(), key);
+  return static_cast<std::size_t>(it - kLeadColumns.begin());
 }
 
 // One finding: the severity word and title, then evidence, cause and remedy.
@@ -81,13 +117,16 @@ std::string render_rows(const json& rows) {
   for (const json& row : rows) {
     if (!row.is_object()) continue;
     for (const auto& [k, v] : row.items()) {
-      if (v.is_primitive() && columns.size() < kMaxColumns &&
-          std::find(columns.begin(), columns.end(), k) == columns.end()) {
+      if (v.is_primitive() && std::find(columns.begin(), columns.end(), k) == columns.end()) {
         columns.push_back(k);
       }
     }
   }
   if (columns.empty()) return "";
+  std::stable_sort(columns.begin(), columns.end(), [](const std::string& a, const std::string& b) {
+    return column_rank(a) < column_rank(b);
+  });
+  if (columns.size() > kMaxColumns) columns.resize(kMaxColumns);
   std::vector<std::vector<std::string>> table;
   std::vector<std::string> head;
   for (const std::string& c : columns) head.push_back(terminal_safe(c));
@@ -95,11 +134,17 @@ std::string render_rows(const json& rows) {
   for (std::size_t i = 0; i < rows.size() && i < kMaxRows; ++i) {
     std::vector<std::string> line;
     for (const std::string& c : columns) {
-      line.push_back(rows[i].is_object() && rows[i].contains(c) ? scalar_text(rows[i][c]) : "");
+      line.push_back(rows[i].is_object() && rows[i].contains(c) ? scalar_text(c, rows[i][c]) : "");
     }
     table.push_back(line);
   }
-  std::string out = render_table(table);
+  std::string out;
+  const std::string text = render_table(table);
+  for (std::size_t at = 0; at < text.size();) {
+    const std::size_t nl = std::min(text.find('\n', at), text.size());
+    out += "    " + text.substr(at, nl - at) + "\n";
+    at = nl + 1;
+  }
   if (rows.size() > kMaxRows) out += tr("console.diag.more_rows", rows.size() - kMaxRows) + "\n";
   return out;
 }
@@ -111,10 +156,12 @@ std::string render_data(const json& data) {
   std::string tables;
   for (const auto& [k, v] : data.items()) {
     if (v.is_primitive()) {
-      fields.emplace_back(terminal_safe(k), scalar_text(v));
+      fields.emplace_back(terminal_safe(k), scalar_text(k, v));
     } else if (v.is_object()) {
       for (const auto& [k2, v2] : v.items()) {
-        if (v2.is_primitive()) fields.emplace_back(terminal_safe(k + "." + k2), scalar_text(v2));
+        if (v2.is_primitive()) {
+          fields.emplace_back(terminal_safe(k + "." + k2), scalar_text(k2, v2));
+        }
       }
     } else if (v.is_array() && !v.empty()) {
       std::string rows = render_rows(v);

@@ -42,6 +42,25 @@ TEST(ShippedMysql, UnreachableServerIsAFindingNotAFailure) {
   EXPECT_EQ((*fz)["title"], "无法连接 MySQL/MariaDB 服务器");
 }
 
+// A fresh install: no env file yet (the agent says which) and no server on
+// the defaults is most likely a machine without MySQL, so a note, not an error.
+TEST(ShippedMysql, NothingConfiguredAndNothingRunningIsANote) {
+  if (run({"/bin/sh", "-c", "command -v mysql || command -v mariadb"}).exit_code != 0) {
+    GTEST_SKIP() << "no mysql/mariadb client: install mariadb-client (scripts/deps.sh does)";
+  }
+  auto c = run_collect(kPlugins + "/mysql", "C.UTF-8",
+                       {{"MYSQL_HOST", "127.0.0.1"},
+                        {"MYSQL_PORT", std::to_string(free_port())},
+                        {"RDIAG_ENV_FILE_MISSING", "/etc/rdiag/mysql.env"}});
+  ASSERT_EQ(c.proc.exit_code, 0) << c.proc.err;
+  expect_findings_shape(c.out);
+  EXPECT_EQ(find_id(c.out, "mysql-unreachable"), nullptr) << c.out;
+  const json* f = find_id(c.out, "mysql-not-configured");
+  ASSERT_NE(f, nullptr) << c.out;
+  EXPECT_EQ((*f)["severity"], "info");
+  EXPECT_NE((*f)["remedy"].get<std::string>().find("/etc/rdiag/mysql.env"), std::string::npos);
+}
+
 TEST(ShippedMysql, MissingClientIsAPluginFailureWithAReason) {
   TempDir empty;
   ::chmod(empty.path().c_str(), 0755);

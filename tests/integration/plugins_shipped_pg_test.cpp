@@ -275,5 +275,21 @@ TEST(ShippedPostgresql, BadSettingOrMissingPsqlIsAPluginFailure) {
   EXPECT_TRUE(none.proc.out.empty());
 }
 
+// A fresh install (no env file, the agent says which) where nothing answers
+// on the defaults: a note saying what to configure, not an outage.
+TEST(ShippedPostgresql, NothingConfiguredAndNothingRunningIsANote) {
+  auto c = run_collect(kPlugins + "/postgresql", "C.UTF-8",
+                       {{"PGHOST", "127.0.0.1"},
+                        {"PGPORT", std::to_string(free_port())},
+                        {"RDIAG_ENV_FILE_MISSING", "/etc/rdiag/postgresql.env"}});
+  if (c.proc.exit_code != 0) GTEST_SKIP() << "no psql: " << c.proc.err;
+  expect_findings_shape(c.out);
+  EXPECT_EQ(find_id(c.out, "pg-unreachable"), nullptr) << c.out;
+  const json* f = find_id(c.out, "pg-not-configured");
+  ASSERT_NE(f, nullptr) << c.out;
+  EXPECT_EQ((*f)["severity"], "info");
+  EXPECT_NE((*f)["remedy"].get<std::string>().find("/etc/rdiag/postgresql.env"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace rdiag::test::shipped

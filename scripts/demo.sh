@@ -2,7 +2,8 @@
 # The demo: an rdiag-agent on 127.0.0.1 with a throwaway state dir and a fresh
 # engineer key, a console that adds it as a site, `rdiag info`, a session
 # request that the customer's IT approves with the local admin CLI, the
-# granted session closed with cause and solution, a clean stop, and the
+# granted session diagnosed (`rdiag diag`) and closed with cause and
+# solution, a clean stop, and the
 # customer's records commands.
 # Installs what it needs (Debian 12) and builds first.
 #   scripts/demo.sh            # English
@@ -43,9 +44,19 @@ step "2. The customer's IT enrols that key in the agent's engineers file" "2. �
 mkdir -p "$work/etc"
 printf 'rdiag-name="李伟",rdiag-role="engineer",rdiag-id="E1024" %s\n' \
   "$(cat "$work/engineer_ed25519.pub")" > "$work/etc/engineers"
+# The shipped plugins, installed as a package would: the agent refuses plugin
+# files that others may write (as sshd's StrictModes), whatever the checkout's umask.
+mkdir -p "$work/plugins"
+for p in postgresql mysql java-app; do
+  install -d -m 0755 "$work/plugins/$p"
+  install -m 0644 "plugins/$p/plugin.json" "$work/plugins/$p/"
+  install -m 0755 "plugins/$p/collect" "$work/plugins/$p/"
+done
+chmod 0755 "$work" "$work/plugins"  # the collector worker runs as `rdiag` and must get in
 cat > "$work/etc/agent.json" <<JSON
 { "state_dir": "$work/state", "engineers_file": "$work/etc/engineers",
-  "control_socket": "$work/control.sock", "allow_from": ["127.0.0.0/8"] }
+  "control_socket": "$work/control.sock", "allow_from": ["127.0.0.0/8"],
+  "plugins_dirs": ["$work/plugins"] }
 JSON
 cat "$work/etc/engineers"
 
@@ -87,16 +98,19 @@ cat "$work/request.err" "$work/request.out"
 "${console[@]}" session acme-erp
 "${admin[@]}" sessions
 
-step "8. The engineer closes the session with cause and solution (the record is sealed)" "8. 工程师填写原因和解决办法并关闭会话（记录随即封存）"
+step "8. The engineer diagnoses the server: findings first, then collectors and plugins" "8. 工程师诊断服务器：先列出发现的问题，再列出采集项与插件"
+"${console[@]}" diag acme-erp
+
+step "9. The engineer closes the session with cause and solution (the record is sealed)" "9. 工程师填写原因和解决办法并关闭会话（记录随即封存）"
 "${console[@]}" close acme-erp --cause "归档日志占满磁盘，过账任务写入失败" \
   --solution "清理归档日志并调整保留策略" --outcome resolved
 
-step "9. Stop the agent cleanly (SIGTERM)" "9. 正常停止代理（SIGTERM）"
+step "10. Stop the agent cleanly (SIGTERM)" "10. 正常停止代理（SIGTERM）"
 kill -TERM "$agent_pid"; wait "$agent_pid"; echo "exit status: $?"
 agent_pid=""
 echo; echo "---- agent log ----"; cat "$work/agent.log"
 
-step "10. Customer IT reads and verifies the service records" "10. 客户 IT 查看并校验服务记录"
+step "11. Customer IT reads and verifies the service records" "11. 客户 IT 查看并校验服务记录"
 "${admin[@]}" records list
 "${admin[@]}" records verify --all
 "${admin[@]}" records export --format csv

@@ -249,5 +249,37 @@ TEST_F(ConsentConsole, ACodeThatDoesNotGrantIsRefused) {
   EXPECT_TRUE(r.out.empty()) << r.out;
 }
 
+// `rdiag diag`: exit 3 without a grant; with one, findings come first, then
+// every collector; --json is the whole report, as report.get gives it.
+TEST_F(ConsentConsole, DiagShowsFindingsFirstThenTheCollectors) {
+  auto refused = rdiag({"diag", "acme"});
+  EXPECT_EQ(refused.exit_code, 3) << refused.out << refused.err;
+  EXPECT_NE(refused.err.find("rdiag request"), std::string::npos) << refused.err;
+
+  ASSERT_FALSE(code_session().empty());
+  auto r = rdiag({"diag", "acme"}, seconds(90));
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  const auto collectors = r.out.find("Collectors");
+  ASSERT_NE(collectors, std::string::npos) << r.out;
+  EXPECT_LT(r.out.find("values redacted"), collectors) << r.out;
+  for (const char* part : {"[cpu]", "[disk]", "[memory]", "[processes]", "[time]"}) {
+    EXPECT_NE(r.out.find(part, collectors), std::string::npos) << part << "\n" << r.out;
+  }
+  EXPECT_EQ(r.out.find('\x1b'), std::string::npos) << "no colour into a pipe";
+
+  auto j = rdiag({"--json", "diag", "acme", "--collectors", "memory,os"}, seconds(90));
+  ASSERT_EQ(j.exit_code, 0) << j.err;
+  auto doc = nlohmann::json::parse(j.out, nullptr, false);
+  ASSERT_TRUE(doc.is_object()) << j.out;
+  EXPECT_EQ(doc.value("report_id", ""), "report-2");
+  ASSERT_EQ(doc["collectors"].size(), 2U) << j.out;
+  EXPECT_EQ(doc["collectors"][0]["name"], "memory");
+  EXPECT_TRUE(doc["findings"].is_array());
+
+  auto unknown = rdiag({"diag", "acme", "--collectors", "gpu"});
+  EXPECT_NE(unknown.exit_code, 0);
+  EXPECT_NE(unknown.err.find("gpu"), std::string::npos) << unknown.err;
+}
+
 }  // namespace
 }  // namespace rdiag::test

@@ -79,7 +79,6 @@ class LineRedactor {
   // Returns the redacted line; updates summary.
   std::string redact(std::string_view line, std::span<const std::uint32_t> flags, Summary* summary);
   bool in_pem() const { return in_pem_; }
-  MatchData& match_data() { return md_; }
   hs_scratch_t* scratch() const { return scratch_.get(); }
 
  private:

@@ -80,7 +80,7 @@ print(json.dumps(v) if isinstance(v, dict) else v)' "$1" "$2"
 
 {
   echo "log scan: $(awk -v b="$BYTES" 'BEGIN { printf "%.0f MB", b / 1e6 }'), $(field "$READ_JSON" lines) lines, 20 rules, best of $RUNS, $(nproc) cores, $(uname -r)"
-  echo "ripgrep: $("$RG" --version | head -1); matching lines: $("$RG" -c -f "$WORK/rules.txt" "$LOG")"
+  echo "ripgrep: $("$RG" --version | sed -n 1p); matching lines: $("$RG" -c -f "$WORK/rules.txt" "$LOG")"
   printf "%-34s %10s %12s %10s %12s\n" "" "wall" "" "cpu" ""
   row "rg -c -f rules (count only)" "$RG_WALL" "$RG_CPU"
   row "rdiag scan+redact, read(2)" "$(field "$READ_JSON" seconds)" "$(field "$READ_JSON" cpu_seconds)"

@@ -2,10 +2,18 @@
 // and redaction").
 //
 // One Vectorscan database holds every scan rule, every redaction prefilter
-// and the PEM markers; it flags lines of a large block in one pass. PCRE2
-// then finds exact spans on flagged lines only. When a redaction rule flags a
-// line but PCRE2 finds no candidate in it, the whole line is redacted as
-// "[REDACTED:<id>:line]" (fail closed). Secrets become "[REDACTED:<id>]".
+// and the PEM markers; it flags lines of a large block in one pass (the
+// personal-data rules are flagged by a digit-run scanner instead, see
+// digit_runs.h). PCRE2 then finds exact spans on flagged lines only. When a
+// redaction rule flags a line but PCRE2 finds no candidate in it (or fails),
+// the whole line is redacted as "[REDACTED:<id>:line]" (fail closed). Secrets
+// become "[REDACTED:<id>]".
+//
+// Built-in ids, highest priority first (where cuts overlap, the highest
+// names the merged one; configured rules rank above all built-ins):
+// pem-private-key, jdbc-odbc, cli-password, url-password, cloud-secret,
+// aws-key, aliyun-key, tencent-key, bearer, jwt, password, id-card,
+// bank-card, mobile; "unavailable" when a block could not be scanned at all.
 //
 // Scan rules match the original decoded text (so a rule for "password
 // authentication failed" still counts); every text the engine hands out -

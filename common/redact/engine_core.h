@@ -79,7 +79,6 @@ class LineRedactor {
   // Returns the redacted line; updates summary.
   std::string redact(std::string_view line, std::span<const std::uint32_t> flags, Summary* summary);
   bool in_pem() const { return in_pem_; }
-  MatchData& match_data() { return md_; }
   hs_scratch_t* scratch() const { return scratch_.get(); }
 
  private:
@@ -88,11 +87,15 @@ class LineRedactor {
     std::size_t priority = 0;  // index into core_.redact; pem first
     bool marker = true;        // false: the rest of a PEM block (no text at all)
   };
-  void pem_cuts(std::string_view line, bool begin_flagged, bool end_flagged,
+  enum class Outcome { kFound, kNothing, kError };  // kNothing: no candidate at all
+
+  // False when PCRE2 failed looking for a BEGIN marker (fail closed).
+  bool pem_cuts(std::string_view line, bool begin_flagged, bool end_flagged,
                 std::vector<Cut>* cuts);
-  // False when the rule found no candidate at all (the fail-closed case).
-  bool rule_cuts(std::string_view line, std::size_t rule, std::vector<Cut>* cuts);
-  void digit_cuts(std::string_view line, std::vector<Cut>* cuts);
+  Outcome rule_cuts(std::string_view line, std::size_t rule, std::vector<Cut>* cuts);
+  // The first digit-gated rule PCRE2 failed on, if any.
+  std::optional<std::size_t> digit_cuts(std::string_view line, std::vector<Cut>* cuts);
+  std::string fail_closed(std::string_view id, Summary* summary) const;
   bool confirmed_alone(std::string_view line, std::uint32_t expression);
   std::string apply(std::string_view line, std::vector<Cut>& cuts, Summary* summary) const;
 

@@ -51,32 +51,45 @@ std::string LineRedactor::redact(std::string_view line, std::span<const std::uin
   }
   if (in_pem_ && !end) return {};  // deep inside a key block: nothing survives
   cuts_.clear();
-  if (in_pem_ || begin) pem_cuts(line, begin, end, &cuts_);
+  if ((in_pem_ || begin) && !pem_cuts(line, begin, end, &cuts_)) {
+    return fail_closed(kPemId, summary);
+  }
   for (const std::uint32_t f : flags) {
     const Entry& e = core_.entries[f];
-    // Digit-gated rules never fail closed: a long number without a valid
-    // 身份证号, mobile or card in it is just a number.
-    if (e.kind == EntryKind::kDigitRun) digit_cuts(line, &cuts_);
-    if (e.kind != EntryKind::kRedact || rule_cuts(line, e.index, &cuts_)) continue;
-    // Vectorscan saw this rule in the line but PCRE2 found nothing: unless the
-    // flag came from a match across lines of the block, fail closed.
-    if (!confirmed_alone(line, f)) continue;
-    const std::string& id = core_.redact[e.index].id;
-    count(summary, id);
-    summary->lines_failed_closed += 1;
-    return marker(id + ":line");
+    std::optional<std::size_t> failed;
+    if (e.kind == EntryKind::kDigitRun) {
+      // Digit-gated rules fail closed only on a PCRE2 error: a long number
+      // without a valid 身份证号, mobile or card in it is just a number.
+      failed = digit_cuts(line, &cuts_);
+    } else if (e.kind == EntryKind::kRedact) {
+      // Vectorscan saw this rule in the line but PCRE2 found nothing: unless
+      // the flag came from a match across lines of the block, fail closed.
+      const Outcome o = rule_cuts(line, e.index, &cuts_);
+      if (o == Outcome::kError || (o == Outcome::kNothing && confirmed_alone(line, f))) {
+        failed = e.index;
+      }
+    }
+    if (failed) return fail_closed(core_.redact[*failed].id, summary);
   }
   return apply(line, cuts_, summary);
 }
 
-void LineRedactor::pem_cuts(std::string_view line, bool begin_flagged, bool end_flagged,
+std::string LineRedactor::fail_closed(std::string_view id, Summary* summary) const {
+  count(summary, id);
+  summary->lines_failed_closed += 1;
+  return marker(std::string(id) + ":line");
+}
+
+bool LineRedactor::pem_cuts(std::string_view line, bool begin_flagged, bool end_flagged,
                             std::vector<Cut>* cuts) {
   std::size_t pos = 0;
+  bool error = false;
   if (in_pem_) {
-    const auto e = end_flagged ? core_.pem_end.find(line, 0, md_) : std::nullopt;
+    // No END found (or an error looking): still inside the block.
+    const auto e = end_flagged ? core_.pem_end.find(line, 0, md_, &error) : std::nullopt;
     if (!e) {
       cuts->push_back(Cut{Span{0, line.size()}, kPemPriority, false});
-      return;
+      return true;
     }
     cuts->push_back(Cut{Span{0, e->whole.end}, kPemPriority, false});
     in_pem_ = false;
@@ -85,25 +98,33 @@ void LineRedactor::pem_cuts(std::string_view line, bool begin_flagged, bool end_
   // Several blocks may sit on one line (JSON with "\n" escapes); bounded
   // because each pass moves pos forward.
   while (begin_flagged && pos < line.size()) {
-    const auto b = core_.pem_begin.find(line, pos, md_);
-    if (!b) return;
+    const auto b = core_.pem_begin.find(line, pos, md_, &error);
+    if (error) {
+      in_pem_ = true;  // cannot tell where a key starts: assume one does
+      return false;
+    }
+    if (!b) return true;
     const auto e = core_.pem_end.find(line, b->whole.end, md_);
     if (!e) {
       cuts->push_back(Cut{Span{b->whole.begin, line.size()}, kPemPriority, true});
       in_pem_ = true;  // unterminated: everything up to an END line (or the end) goes
-      return;
+      return true;
     }
     cuts->push_back(Cut{Span{b->whole.begin, e->whole.end}, kPemPriority, true});
     pos = e->whole.end;
   }
+  return true;
 }
 
-bool LineRedactor::rule_cuts(std::string_view line, std::size_t rule, std::vector<Cut>* cuts) {
+LineRedactor::Outcome LineRedactor::rule_cuts(std::string_view line, std::size_t rule,
+                                              std::vector<Cut>* cuts) {
   const RedactRule& r = core_.redact[rule];
   bool any = false;
   std::size_t from = 0;
   while (from <= line.size()) {
-    const auto m = r.exact.find(line, from, md_);
+    bool error = false;
+    const auto m = r.exact.find(line, from, md_, &error);
+    if (error) return Outcome::kError;  // the rest of the line is unknown
     if (!m) break;
     any = true;
     const std::string_view candidate =
@@ -115,13 +136,14 @@ bool LineRedactor::rule_cuts(std::string_view line, std::size_t rule, std::vecto
     // After an empty match step one character (never into the middle of one).
     from = m->whole.end > m->whole.begin ? m->whole.end : next_char(line, m->whole.end + 1);
   }
-  return any;
+  return any ? Outcome::kFound : Outcome::kNothing;
 }
 
-void LineRedactor::digit_cuts(std::string_view line, std::vector<Cut>* cuts) {
+std::optional<std::size_t> LineRedactor::digit_cuts(std::string_view line, std::vector<Cut>* cuts) {
   for (std::size_t i = 0; i < core_.redact.size(); ++i) {
-    if (core_.redact[i].digit_gated) rule_cuts(line, i, cuts);
+    if (core_.redact[i].digit_gated && rule_cuts(line, i, cuts) == Outcome::kError) return i;
   }
+  return std::nullopt;
 }
 
 bool LineRedactor::confirmed_alone(std::string_view line, std::uint32_t expression) {

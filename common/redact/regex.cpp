@@ -65,11 +65,15 @@ std::size_t next_char(std::string_view text, std::size_t pos) {
   return pos;
 }
 
-std::optional<Match> Pcre::find(std::string_view text, std::size_t from, MatchData& md) const {
+std::optional<Match> Pcre::find(std::string_view text, std::size_t from, MatchData& md,
+                                bool* error) const {
   // Callers hand in valid UTF-8 only (everything is decoded first).
   const int rc = pcre2_match(code_.get(), reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(),
                              from, PCRE2_NO_UTF_CHECK, md.get(), nullptr);
-  if (rc < 0) return std::nullopt;
+  if (rc < 0) {
+    if (error != nullptr) *error = rc != PCRE2_ERROR_NOMATCH;
+    return std::nullopt;
+  }
   const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md.get());
   // rc == 0: more groups than the ovector holds; the ones it holds are set.
   const std::uint32_t pairs = rc == 0 ? kOvectorPairs : static_cast<std::uint32_t>(rc);

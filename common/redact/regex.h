@@ -42,8 +42,11 @@ class Pcre {
   // nullopt and *error set when the pattern does not compile.
   static std::optional<Pcre> compile(std::string_view pattern, bool caseless, std::string* error);
 
-  // The first match in text at or after from.
-  std::optional<Match> find(std::string_view text, std::size_t from, MatchData& md) const;
+  // The first match in text at or after from. PCRE2's backtracking limit
+  // (10 million steps, its default) bounds a pathological pattern; hitting
+  // it, or any other matching error, sets *error, so callers can fail closed.
+  std::optional<Match> find(std::string_view text, std::size_t from, MatchData& md,
+                            bool* error = nullptr) const;
   bool matches(std::string_view text, MatchData& md) const;
 
  private:

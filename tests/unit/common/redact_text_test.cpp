@@ -154,6 +154,18 @@ TEST(RedactText, FlaggedButNoSpanRedactsTheWholeLine) {
   EXPECT_EQ(s.lines_failed_closed, 1U);
 }
 
+// PCRE2 gives up on catastrophic backtracking (its match limit). A rule that
+// errors part way through a line cannot say what the rest holds: the whole
+// line goes, even though an earlier cut on it succeeded.
+TEST(RedactText, Pcre2ErrorFailsClosed) {
+  auto e = Engine::build({}, {{"boom", R"(x|(a+)+(?<!a)b)"}});
+  ASSERT_TRUE(e) << e.error().message;
+  Summary s;
+  const std::string line = "x then " + std::string(40, 'a') + "b";
+  EXPECT_EQ(e->redact_text(line, &s), "[REDACTED:boom:line]");
+  EXPECT_EQ(s.lines_failed_closed, 1U);
+}
+
 // A pattern that may match across '\n' flags the later line of a block; it
 // is checked on that line alone before anything is redacted whole.
 TEST(RedactText, MatchAcrossLinesDoesNotFailClosed) {

@@ -7,6 +7,7 @@ namespace rdiag::agent::logs {
 namespace {
 
 constexpr std::size_t kChunk = std::size_t{1} << 20;
+constexpr std::size_t kMaxCarry = std::size_t{4} << 20;
 
 // Whole lines of text through the since cut; returns how many were kept.
 std::uint64_t filter_lines(std::string_view text, SinceFilter& filter, std::string& out) {
@@ -56,7 +57,13 @@ Result<FeedStats> feed_file(LogReader& reader, redact::Engine::Scan& scan, Since
       scan.feed(chunk);
     } else {
       carry.append(chunk);
-      const auto nl = carry.rfind('\n');
+      auto nl = carry.rfind('\n');
+      // A "line" this long without '\n' is not a log line; judge what we have
+      // so memory stays bounded (the engine cuts such lines at 4 MiB too).
+      if (nl == std::string::npos && carry.size() >= kMaxCarry) {
+        carry += '\n';
+        nl = carry.size() - 1;
+      }
       if (nl != std::string::npos) {
         st.lines += filter_lines(std::string_view(carry).substr(0, nl + 1), filter, kept);
         scan.feed(kept);

@@ -55,13 +55,15 @@ void add_file(FileList& out, const std::string& path, bool current, bool gz,
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
     if (errno != ENOENT) {
-      out.skipped.push_back(
+      out.skipped.emplace_back(
+          path,
           make_error(i18n::tr("agent.logs.open_failed", path, std::strerror(errno)), "unreadable"));
     }
     return;
   }
   if (!S_ISREG(st.st_mode)) {
-    out.skipped.push_back(make_error(i18n::tr("agent.logs.not_regular", path), "not_regular"));
+    out.skipped.emplace_back(path,
+                             make_error(i18n::tr("agent.logs.not_regular", path), "not_regular"));
     return;
   }
   const EpochMs mtime = EpochMs{st.st_mtim.tv_sec} * 1000 + st.st_mtim.tv_nsec / 1'000'000;
@@ -94,8 +96,9 @@ void glob_into(const std::string& pattern, std::map<std::string, Family>& famili
   glob_t g{};
   const int rc = ::glob(pattern.c_str(), 0, nullptr, &g);
   if (rc == GLOB_ABORTED) {
-    out.skipped.push_back(make_error(
-        i18n::tr("agent.logs.glob_failed", pattern, std::strerror(EACCES)), "unreadable"));
+    out.skipped.emplace_back(
+        pattern, make_error(i18n::tr("agent.logs.glob_failed", pattern, std::strerror(EACCES)),
+                            "unreadable"));
   }
   for (std::size_t i = 0; rc == 0 && i < g.gl_pathc; ++i) {
     std::string dir;

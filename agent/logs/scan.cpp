@@ -161,12 +161,15 @@ json Scanner::scan_source(const Source& s) {
       return out;
     }
     absorb(s.name, "journal", *r, feed, redact::Encoding::kUtf8);
+    if (entry.value("cut", false)) out["cut"] = true;
     out["files"].push_back(std::move(entry));
-    if (budget == 0) out["cut"] = true;
+    cut_ = cut_ || out.value("cut", false);
     return out;
   }
   FileList list = list_files(s, in_.since);
-  for (const Error& e : list.skipped) out["files"].push_back({{"error", error_json(e)}});
+  for (const auto& [path, e] : list.skipped) {
+    out["files"].push_back({{"path", path}, {"error", error_json(e)}});
+  }
   for (const LogFile& f : list.files) {
     json entry = {{"path", f.path}};
     if (budget == 0) {

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "agent/logs/since.h"
@@ -63,7 +64,8 @@ struct LogFile {
 struct FileList {
   std::vector<LogFile> files;  // per current file: oldest rotation first, current last
   bool cut = false;            // more than kMaxFilesPerSource; the oldest were left out
-  std::vector<Error> skipped;  // not regular files (FIFOs, folders), unreadable folders
+  // Not regular files (FIFOs, folders), unreadable ones: path (or glob), why.
+  std::vector<std::pair<std::string, Error>> skipped;
 };
 
 // Expands the source's globs, adds rotated siblings, drops files not

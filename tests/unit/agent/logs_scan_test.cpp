@@ -109,7 +109,10 @@ TEST(LogsScan, PlantedSecretsNeverLeaveTheWorker) {
   expect_no_secret((*r)["rules"]);
   expect_no_secret((*r)["matches"]);
   EXPECT_GE((*r)["summary"]["redactions"].get<std::uint64_t>(), 6U);
-  EXPECT_GT(redacted(*r, "password"), 0U) << (*r)["redaction"];
+  for (const char* name :
+       {"password", "id-card", "mobile", "bank-card", "jwt", "pem-private-key"}) {
+    EXPECT_GT(redacted(*r, name), 0U) << name << (*r)["redaction"];
+  }
 
   json tail = job(&plugins, logs, {{"kind", "logs.tail"}, {"source", "app"}, {"lines", 20}});
   auto t = run_logs_tail_job(tail, {});

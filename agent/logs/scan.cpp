@@ -84,6 +84,9 @@ class Scanner {
                                         std::uint64_t& budget);
   void absorb(const std::string& source, const std::string& file, const redact::ScanResult& r,
               const Feeder& feed, redact::Encoding enc);
+  void fold_rules(const std::string& file, const redact::ScanResult& r);
+  void add_matches(const std::string& source, const std::string& file, const redact::ScanResult& r,
+                   const Feeder& feed, redact::Encoding enc);
   void locate(const redact::ScanResult& r, const Feeder& feed, redact::Encoding enc,
               std::map<std::uint64_t, Match>& out) const;
   Feeder file_feeder(const LogFile& f, std::uint64_t budget) const;
@@ -189,6 +192,11 @@ json Scanner::scan_source(const Source& s) {
 // Folds one file's counts into the per-rule totals and locates its ad-hoc matches.
 void Scanner::absorb(const std::string& source, const std::string& file,
                      const redact::ScanResult& r, const Feeder& feed, redact::Encoding enc) {
+  fold_rules(file, r);
+  add_matches(source, file, r, feed, enc);
+}
+
+void Scanner::fold_rules(const std::string& file, const redact::ScanResult& r) {
   for (std::size_t i = 0; i < r.rules.size() && i < aggs_.size(); ++i) {
     const redact::RuleStats& st = r.rules[i];
     if (st.count == 0) continue;
@@ -200,6 +208,11 @@ void Scanner::absorb(const std::string& source, const std::string& file,
       if (a.samples.size() < kSamplesPerRule) a.samples.push_back(sample);
     }
   }
+}
+
+// The file's ad-hoc hits, in line order, until the match budget is spent.
+void Scanner::add_matches(const std::string& source, const std::string& file,
+                          const redact::ScanResult& r, const Feeder& feed, redact::Encoding enc) {
   bool any = false;
   bool few = true;  // at most two hits per pattern: first and last say where
   for (const auto& st : r.adhoc) {

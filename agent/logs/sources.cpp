@@ -1,14 +1,6 @@
 #include "agent/logs/sources.h"
 
-#include <dirent.h>
-#include <glob.h>
-#include <sys/stat.h>
-
-#include <algorithm>
-#include <cerrno>
 #include <cstring>
-#include <map>
-#include <set>
 
 #include "common/i18n.h"
 #include "common/text_safety.h"
@@ -107,8 +99,11 @@ SourceSet merge_sources(std::vector<Source> config, const std::vector<plugins::P
   SourceSet set{std::move(config), {}};
   for (const plugins::Plugin& p : found) {
     for (const plugins::LogSpec& l : p.logs) {
-      if (find_source(set, l.name) != nullptr) {
-        set.notes.push_back(i18n::tr("agent.logs.name_clash", p.name, l.name));
+      if (const Source* before = find_source(set, l.name)) {
+        set.notes.push_back(before->origin == "config"
+                                ? i18n::tr("agent.logs.name_clash", p.name, l.name)
+                                : i18n::tr("agent.logs.name_clash_plugin", p.name, l.name,
+                                           before->origin.substr(std::strlen("plugin:"))));
         continue;
       }
       Source s{l.name, SourceKind::kFiles, l.paths, redact::Encoding::kAuto,

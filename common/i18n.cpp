@@ -28,6 +28,7 @@ constexpr Entry kCatalog[] = {
 #include "common/catalog/diag.inc"
 #include "common/catalog/door.inc"
 #include "common/catalog/flow.inc"
+#include "common/catalog/logs.inc"
 #include "common/catalog/notify.inc"
 #include "common/catalog/plugins.inc"
 #include "common/catalog/records.inc"

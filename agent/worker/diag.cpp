@@ -12,6 +12,7 @@
 #include "agent/collect/collector.h"
 #include "agent/plugins/discovery.h"
 #include "agent/plugins/run.h"
+#include "agent/worker/redactor.h"
 #include "common/i18n.h"
 #include "common/records/chain.h"
 #include "common/redact/engine.h"
@@ -24,27 +25,6 @@ using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
 constexpr std::array<const char*, 4> kSeverities = {"critical", "error", "warning", "info"};
-
-// The redaction rules customer IT configured ("redact") and those of the
-// plugins found: whole matches are redacted, on top of the built-in rules.
-Result<redact::Engine> build_redactor(const json& config_rules,
-                                      const std::vector<plugins::Plugin>& found) {
-  std::vector<redact::Pattern> extra;
-  if (config_rules.is_array()) {
-    for (const json& r : config_rules) {
-      if (!r.is_object() || !r["name"].is_string() || !r["pattern"].is_string()) {
-        return make_error(i18n::tr("agent.diag.redact_rule", r.dump()), "bad_job");
-      }
-      extra.push_back({r["name"].get<std::string>(), r["pattern"].get<std::string>()});
-    }
-  }
-  for (const plugins::Plugin& p : found) {
-    for (const auto& r : p.redact) extra.push_back({p.name + ":" + r.name, r.pattern});
-  }
-  auto engine = redact::Engine::build({}, extra);
-  if (!engine) return make_error(engine.error().message, "bad_config");
-  return engine;
-}
 
 // Every string in v, redacted in place: plugin output is free text from
 // programs that read configs and databases, so nothing in it is trusted to

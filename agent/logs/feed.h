@@ -1,0 +1,25 @@
+// Moving one file's bytes into an Engine::Scan, with the since cut and the
+// per-source byte budget applied on the way (internal to agent/logs).
+#pragma once
+
+#include <cstdint>
+
+#include "agent/logs/reader.h"
+#include "agent/logs/since.h"
+#include "common/redact/engine.h"
+#include "common/result.h"
+
+namespace rdiag::agent::logs {
+
+struct FeedStats {
+  std::uint64_t lines = 0;  // lines scanned (kept by the since cut)
+  std::uint64_t bytes = 0;  // bytes read, decompressed
+  bool cut = false;         // the byte budget ran out
+};
+
+// Lines the since cut skips are fed as empty lines, so the engine's line
+// numbers stay the file's own and nothing of a skipped line reaches it.
+Result<FeedStats> feed_file(LogReader& reader, redact::Engine::Scan& scan, SinceFilter filter,
+                            std::uint64_t budget);
+
+}  // namespace rdiag::agent::logs

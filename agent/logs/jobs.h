@@ -1,0 +1,28 @@
+// logs.scan and logs.tail as collector-worker jobs (agent/worker/jobs.h):
+// the monitor builds the job from the RPC params and agent.json, the worker
+// runs it as the `rdiag` account and answers with the result.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include "agent/worker/diag.h"
+#include "common/result.h"
+
+namespace rdiag::agent::logs {
+
+// job: {"kind": "logs.scan", "lang", "logs" (agent.json "logs", raw),
+// "redact" (agent.json "redact", raw), "plugins_dirs", "trusted_uid",
+// "sources"?: [names], "rules"?: [ids], "patterns"?: [regexes],
+// "since"?: RFC 3339, "max_matches"?: 1..1000 (default 100)}.
+// Result: the logs.scan document of agent/logs/scan.h. Progress: {"stage":
+// "logs", "done", "total", "name"} before each source. Errors: bad_job,
+// bad_config (naming logs[i].field), unknown_source, unknown_rule, bad_pattern.
+Result<nlohmann::json> run_logs_scan_job(const nlohmann::json& job, const Progress& progress);
+
+// job: {"kind": "logs.tail", "lang", "logs", "redact", "plugins_dirs",
+// "trusted_uid", "source": name, "lines"?: 1..1000 (default 100)}.
+// Result: {"source", "file", "lines": [...]}. Errors: bad_job, bad_config,
+// unknown_source, no_journal, no_files, unreadable.
+Result<nlohmann::json> run_logs_tail_job(const nlohmann::json& job, const Progress& progress);
+
+}  // namespace rdiag::agent::logs

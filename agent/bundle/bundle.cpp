@@ -3,7 +3,9 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <memory>
 #include <set>
@@ -118,6 +120,20 @@ std::string safe_member_name(std::string_view name) {
   return out;
 }
 
+Contents contents_for(json report, std::vector<Excerpt> excerpts) {
+  Contents c;
+  if (auto it = report.find("host"); it != report.end() && it->is_string()) {
+    c.host = it->get<std::string>();
+  } else {
+    std::array<char, 256> name{};
+    if (::gethostname(name.data(), name.size() - 1) == 0) c.host = name.data();
+  }
+  c.report = std::move(report);
+  c.excerpts = std::move(excerpts);
+  c.created = std::chrono::system_clock::now();
+  return c;
+}
+
 Result<std::string> build(const Contents& contents, const Ed25519PrivateKey& seal_key) {
   std::vector<Member> members = content_members(contents);
   std::string manifest = manifest_text(contents, members, seal_key);
@@ -133,6 +149,8 @@ Result<std::string> build(const Contents& contents, const Ed25519PrivateKey& sea
   ArchivePtr a(archive_write_new());
   if (!a)
     return make_error(i18n::tr("agent.bundle.archive_failed", "out of memory"), "archive_failed");
+  // No padding to 10 KiB blocks: the file crosses the network in chunks.
+  (void)archive_write_set_bytes_in_last_block(a.get(), 1);
   if (archive_write_add_filter_gzip(a.get()) != ARCHIVE_OK ||
       archive_write_set_format_pax_restricted(a.get()) != ARCHIVE_OK ||
       archive_write_open(a.get(), &out, nullptr, &append_block, nullptr) != ARCHIVE_OK) {

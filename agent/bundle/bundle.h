@@ -38,6 +38,10 @@ struct Contents {
   std::chrono::system_clock::time_point created;
 };
 
+// Contents for a report the worker made, created now; host is the report's
+// "host" (the worker's view), else this machine's name.
+Contents contents_for(nlohmann::json report, std::vector<Excerpt> excerpts);
+
 // What was written: the archive's size and lower-hex SHA-256.
 struct Written {
   std::string path;

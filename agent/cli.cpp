@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "agent/bundle/collect_cli.h"
 #include "agent/consent/consent.h"
 #include "agent/consent/notify.h"
 #include "agent/consent/policy.h"
@@ -202,6 +203,7 @@ int main_entry(int argc, char** argv) {
   fp->add_flag("--public", public_line, i18n::tr("agent.cli.opt_public"));
 
   RecordsCommands records(app);
+  bundle::CollectCommand collect(app);
   AdminCommands admin(app);
 
   try {
@@ -213,6 +215,7 @@ int main_entry(int argc, char** argv) {
   if (run->parsed()) return cmd_run(g, listen_flag);
   if (fp->parsed()) return cmd_fingerprint(g, seal, public_line);
   if (records.parsed()) return records.run([&g] { return resolve_config(g); }, g.json);
+  if (collect.parsed()) return collect.run([&g] { return resolve_config(g); }, g.json);
   if (admin.parsed()) return admin.run([&g] { return resolve_config(g); }, g.json);
   return 2;
 }

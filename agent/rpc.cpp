@@ -10,6 +10,7 @@
 #include "agent/consent/consent.h"
 #include "agent/log.h"
 #include "agent/records/store.h"
+#include "agent/rpc_bundle.h"
 #include "agent/rpc_diag.h"
 #include "agent/rpc_params.h"
 #include "common/fs.h"
@@ -247,8 +248,8 @@ constexpr std::array<Method, 16> kMethods = {{
     {"report.get", "diagnose", &report_get},
     {"logs.scan", "diagnose", &not_built},
     {"logs.tail", "diagnose", &not_built},
-    {"bundle.create", "diagnose", &not_built},
-    {"file.read", "diagnose|transfer", &not_built},
+    {"bundle.create", "diagnose", &bundle_create},
+    {"file.read", "diagnose|transfer", &file_read},
     {"fix.run", "fix", &not_built},
     {"session.note", "grant", &not_built},
     {"session.escalate", "grant", &not_built},
@@ -332,6 +333,7 @@ json call_method(const RpcContext& ctx, const RpcCaller& caller, std::string_vie
 json finish_worker_call(const RpcContext& ctx, const RpcCaller& caller, std::string_view method,
                         const Result<json>& outcome) {
   if (method == "diag.run") return finish_diag_run(ctx, caller, outcome);
+  if (method == "bundle.create") return finish_bundle_create(ctx, caller, outcome);
   return fail(rpc::kInternalError, "internal_error", i18n::tr("agent.rpc.internal_error"));
 }
 

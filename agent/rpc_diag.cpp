@@ -85,7 +85,9 @@ json summary_of(const json& report) {
   return s.is_object() ? s : json::object();
 }
 
-json worker_failed(const Error& e) {
+}  // namespace
+
+json diag_worker_failed(const Error& e) {
   if (e.reason == "unknown_collector" || e.reason == "bad_job") {
     return fail(rpc::kInvalidParams, e.reason, e.message);
   }
@@ -93,6 +95,8 @@ json worker_failed(const Error& e) {
   return fail(rpc::kInternalError, e.reason.empty() ? "worker_failed" : e.reason,
               i18n::tr("agent.diag.worker_failed", e.message));
 }
+
+namespace {
 
 // Writes the report durably, then records it; only then is it acknowledged.
 json store_report(Store& store, const std::string& sid, const RpcCaller& caller, json report) {
@@ -160,34 +164,45 @@ json part_names(const json& report) {
 
 }  // namespace
 
-json diag_run(const RpcContext& ctx, const RpcCaller& caller, const json& params) {
+std::optional<json> make_diag_job(const AgentConfig& config, const json& params, json* error) {
   const json p = params.is_null() ? json::object() : params;
-  if (auto bad = check_keys(p, {"collectors", "since"})) return failed(std::move(*bad));
+  auto refuse = [error](json body) {
+    *error = std::move(body);
+    return std::nullopt;
+  };
+  if (auto bad = check_keys(p, {"collectors", "since"})) return refuse(std::move(*bad));
   json job = {{"kind", "diag"},
               {"lang", lang_tag()},
-              {"plugins_dirs", ctx.config.plugins_dirs},
+              {"plugins_dirs", config.plugins_dirs},
               {"trusted_uid", ::geteuid()},
-              {"logs", ctx.config.raw.value("logs", json::array())},
-              {"redact", ctx.config.raw.value("redact", json::array())}};
+              {"logs", config.raw.value("logs", json::array())},
+              {"redact", config.raw.value("redact", json::array())}};
   if (auto it = p.find("collectors"); it != p.end()) {
     json names;
-    if (auto bad = check_collectors(*it, &names)) return failed(std::move(*bad));
+    if (auto bad = check_collectors(*it, &names)) return refuse(std::move(*bad));
     job["collectors"] = std::move(names);
   }
   if (auto it = p.find("since"); it != p.end()) {
-    if (!it->is_string()) return failed(invalid(i18n::tr("agent.diag.since", echoed(it->dump()))));
+    if (!it->is_string()) return refuse(invalid(i18n::tr("agent.diag.since", echoed(it->dump()))));
     auto since = parse_since(it->get<std::string>(), std::chrono::system_clock::now());
-    if (!since) return failed(invalid(since.error().message));
+    if (!since) return refuse(invalid(since.error().message));
     job["since"] = records::format_ts(*since);
   }
+  return job;
+}
+
+json diag_run(const RpcContext& ctx, const RpcCaller& caller, const json& params) {
+  json error;
+  auto job = make_diag_job(ctx.config, params, &error);
+  if (!job) return failed(std::move(error));
   if (grant_for(ctx, caller) == nullptr) return no_grant();
-  return {{"worker", std::move(job)}};
+  return {{"worker", std::move(*job)}};
 }
 
 json finish_diag_run(const RpcContext& ctx, const RpcCaller& caller, const Result<json>& outcome) {
-  if (!outcome) return worker_failed(outcome.error());
+  if (!outcome) return diag_worker_failed(outcome.error());
   if (!outcome->is_object()) {
-    return worker_failed(make_error(i18n::tr("agent.worker.bad_line"), "worker_output"));
+    return diag_worker_failed(make_error(i18n::tr("agent.worker.bad_line"), "worker_output"));
   }
   // The grant may have ended while the worker ran: then nothing is kept.
   const consent::Grant* g = grant_for(ctx, caller);

@@ -7,11 +7,23 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "agent/rpc.h"
 #include "common/result.h"
 
 namespace rdiag::agent {
+
+// The collector worker's diag job for params {collectors?, since?}: what
+// diag.run and bundle.create hand the monitor and `rdiag-agent collect` runs.
+// nullopt with *error set to the error body ({code, reason, message}) when a
+// parameter is wrong. trusted_uid is this process's euid.
+std::optional<nlohmann::json> make_diag_job(const AgentConfig& config, const nlohmann::json& params,
+                                            nlohmann::json* error);
+
+// The answer body for a diag job that ended without a report (the worker's
+// reasons mapped to JSON-RPC codes).
+nlohmann::json diag_worker_failed(const Error& e);
 
 // Both need the `diagnose` scope; call_method checks it before these run.
 nlohmann::json diag_run(const RpcContext& ctx, const RpcCaller& caller,

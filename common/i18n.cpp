@@ -18,6 +18,7 @@ struct Entry {
 // that work on the agent and on the console does not collide.
 constexpr Entry kCatalog[] = {
 #include "common/catalog/agent.inc"
+#include "common/catalog/bundle.inc"
 #include "common/catalog/collect.inc"
 #include "common/catalog/common.inc"
 #include "common/catalog/consent.inc"

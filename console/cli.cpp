@@ -81,6 +81,7 @@ struct Subcommands {
   CLI::App* join = nullptr;
   CLI::App* close = nullptr;
   CLI::App* diag = nullptr;
+  CLI::App* bundle = nullptr;
 };
 
 // One value per option (allow_extra_args false), so that an option before
@@ -153,6 +154,8 @@ Subcommands add_subcommands(CLI::App& app, Invocation& inv) {
       ->delimiter(',')
       ->allow_extra_args(false);
   value_option(s.diag, "--since", inv.diag.since, "console.cli.opt.since", "D");
+  s.bundle = site_command(app, "bundle", "console.bundle.cmd", inv);
+  value_option(s.bundle, "--out", inv.bundle.out, "console.bundle.opt_out", "FILE")->required();
   return s;
 }
 
@@ -162,7 +165,7 @@ Command chosen(const Subcommands& s) {
       {s.info, Command::kInfo},       {s.request, Command::kRequest},
       {s.session, Command::kSession}, {s.extend, Command::kExtend},
       {s.join, Command::kJoin},       {s.close, Command::kClose},
-      {s.diag, Command::kDiag},
+      {s.diag, Command::kDiag},       {s.bundle, Command::kBundle},
   };
   for (const auto& [app, command] : table) {
     if (app->parsed()) return command;

@@ -30,6 +30,7 @@ enum class Command {
   kJoin,
   kClose,
   kDiag,
+  kBundle,
 };
 
 // The options of request, extend, join and close, as typed; the parser then
@@ -54,6 +55,11 @@ struct DiagOptions {
   std::string since;                    // --since D: a duration or an RFC 3339 time
 };
 
+// bundle: where the fetched bundle goes (a new file).
+struct BundleOptions {
+  std::string out;
+};
+
 struct Invocation {
   GlobalOptions global;
   Command command = Command::kSitesList;
@@ -62,6 +68,7 @@ struct Invocation {
   std::vector<std::string> tags;
   ConsentOptions consent;
   DiagOptions diag;
+  BundleOptions bundle;
 };
 
 struct ParseOutcome {

@@ -7,6 +7,7 @@
 
 #include "common/i18n.h"
 #include "common/text_safety.h"
+#include "console/bundle_commands.h"
 #include "console/consent_commands.h"
 #include "console/diag_commands.h"
 #include "console/exit_codes.h"
@@ -122,6 +123,8 @@ int dispatch(const Invocation& inv, Context& ctx) {
       return run_consent(inv, ctx);
     case Command::kDiag:
       return run_diag(inv, ctx);
+    case Command::kBundle:
+      return run_bundle(inv, ctx);
   }
   return kExitUsage;
 }

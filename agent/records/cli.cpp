@@ -123,22 +123,6 @@ Result<std::optional<Clock::time_point>> since_option(const std::string& text) {
   return std::optional<Clock::time_point>(*tp);
 }
 
-// The agent's current seal key, never created here: a command that only
-// reads must not make the key it is asked to check against.
-Result<Ed25519PrivateKey> load_seal_key(const std::string& state_dir) {
-  const std::string path = state_dir + "/seal_ed25519";
-  ReadFileHooks hooks;
-  hooks.io_error = [&](int err) {
-    if (err == ENOENT) return make_error(i18n::tr("agent.records.no_seal_key", path), "no_key");
-    return make_error(i18n::tr("agent.records.bad_seal_key", path, errno_text(err)), "io_error");
-  };
-  auto pem = read_file_bounded(path, std::size_t{64} * 1024, hooks);
-  if (!pem) return pem.error();
-  auto key = parse_openssh_private_key(*pem);
-  if (!key) return make_error(i18n::tr("agent.records.bad_seal_key", path, key.error().message));
-  return key;
-}
-
 bool is_fingerprint(const std::string& fp) {
   constexpr std::string_view kPrefix = "SHA256:";
   if (fp.size() != kPrefix.size() + 43 || fp.rfind(kPrefix, 0) != 0) return false;
@@ -611,6 +595,20 @@ int cmd_rotate_key(const AgentConfig& cfg, bool as_json) {
 }
 
 }  // namespace
+
+Result<Ed25519PrivateKey> load_seal_key(const std::string& state_dir) {
+  const std::string path = state_dir + "/seal_ed25519";
+  ReadFileHooks hooks;
+  hooks.io_error = [&](int err) {
+    if (err == ENOENT) return make_error(i18n::tr("agent.records.no_seal_key", path), "no_key");
+    return make_error(i18n::tr("agent.records.bad_seal_key", path, errno_text(err)), "io_error");
+  };
+  auto pem = read_file_bounded(path, std::size_t{64} * 1024, hooks);
+  if (!pem) return pem.error();
+  auto key = parse_openssh_private_key(*pem);
+  if (!key) return make_error(i18n::tr("agent.records.bad_seal_key", path, key.error().message));
+  return key;
+}
 
 // ---------------------------------------------------------------------------
 // Command line

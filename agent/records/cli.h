@@ -9,15 +9,22 @@
 
 #include <functional>
 #include <memory>
+#include <string>
 
 #include "common/config.h"
 #include "common/result.h"
+#include "common/ssh_key.h"
 
 namespace CLI {
 class App;
 }  // namespace CLI
 
 namespace rdiag::agent {
+
+// The agent's current seal key (<state_dir>/seal_ed25519), never created
+// here: a command that only reads must not make the key it is asked to check
+// against, and `collect` signs only with the key the agent announces.
+Result<Ed25519PrivateKey> load_seal_key(const std::string& state_dir);
 
 class RecordsCommands {
  public:

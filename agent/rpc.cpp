@@ -12,6 +12,7 @@
 #include "agent/records/store.h"
 #include "agent/rpc_bundle.h"
 #include "agent/rpc_diag.h"
+#include "agent/rpc_logs.h"
 #include "agent/rpc_params.h"
 #include "common/fs.h"
 #include "common/jsonrpc.h"
@@ -246,8 +247,8 @@ constexpr std::array<Method, 16> kMethods = {{
     {"record.get", "", &record_get},
     {"diag.run", "diagnose", &diag_run},
     {"report.get", "diagnose", &report_get},
-    {"logs.scan", "diagnose", &not_built},
-    {"logs.tail", "diagnose", &not_built},
+    {"logs.scan", "diagnose", &logs_scan},
+    {"logs.tail", "diagnose", &logs_tail},
     {"bundle.create", "diagnose", &bundle_create},
     {"file.read", "diagnose|transfer", &file_read},
     {"fix.run", "fix", &not_built},
@@ -333,6 +334,8 @@ json call_method(const RpcContext& ctx, const RpcCaller& caller, std::string_vie
 json finish_worker_call(const RpcContext& ctx, const RpcCaller& caller, std::string_view method,
                         const Result<json>& outcome) {
   if (method == "diag.run") return finish_diag_run(ctx, caller, outcome);
+  if (method == "logs.scan") return finish_logs_scan(ctx, caller, outcome);
+  if (method == "logs.tail") return finish_logs_tail(ctx, caller, outcome);
   if (method == "bundle.create") return finish_bundle_create(ctx, caller, outcome);
   return fail(rpc::kInternalError, "internal_error", i18n::tr("agent.rpc.internal_error"));
 }

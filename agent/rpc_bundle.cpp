@@ -12,6 +12,7 @@
 #include "agent/records/store.h"
 #include "agent/rpc_diag.h"
 #include "agent/rpc_params.h"
+#include "agent/rpc_worker.h"
 #include "common/fs.h"
 #include "common/i18n.h"
 #include "common/jsonrpc.h"
@@ -22,14 +23,6 @@ namespace {
 
 using json = nlohmann::json;
 using namespace rpcp;  // NOLINT(google-build-using-namespace): the method toolkit
-
-const consent::Grant* grant_for(const RpcContext& ctx, const RpcCaller& caller) {
-  return ctx.consent == nullptr ? nullptr : ctx.consent->grant_of(caller.engineer.fingerprint);
-}
-
-json no_grant() {
-  return fail(rpc::kNoGrant, "no_grant", i18n::tr("consent.flow.no_grant"));
-}
 
 std::string bundle_name(std::size_t n) {
   return "bundle-" + std::to_string(n) + ".tar.gz";
@@ -146,9 +139,9 @@ json bundle_create(const RpcContext& ctx, const RpcCaller& caller, const json& p
 
 json finish_bundle_create(const RpcContext& ctx, const RpcCaller& caller,
                           const Result<json>& outcome) {
-  if (!outcome) return diag_worker_failed(outcome.error());
+  if (!outcome) return job_failed(outcome.error());
   if (!outcome->is_object()) {
-    return diag_worker_failed(make_error(i18n::tr("agent.worker.bad_line"), "worker_output"));
+    return job_failed(make_error(i18n::tr("agent.worker.bad_line"), "worker_output"));
   }
   // The grant may have ended while the worker ran: then nothing is kept.
   const consent::Grant* g = grant_for(ctx, caller);

@@ -11,6 +11,7 @@
 #include "agent/records/store.h"
 #include "agent/records/summary.h"
 #include "agent/rpc_params.h"
+#include "agent/rpc_worker.h"
 #include "common/digest.h"
 #include "common/fs.h"
 #include "common/i18n.h"
@@ -24,7 +25,6 @@ using json = nlohmann::json;
 using namespace rpcp;  // NOLINT(google-build-using-namespace): the method toolkit
 
 constexpr std::size_t kMaxCollectorNames = 32;
-constexpr std::size_t kMaxReports = 10000;
 constexpr std::size_t kMaxReportBytes = std::size_t{64} << 20;
 
 bool valid_part_name(std::string_view s) {
@@ -54,82 +54,10 @@ std::optional<json> check_collectors(const json& v, json* out) {
   return std::nullopt;
 }
 
-std::string lang_tag() {
-  return i18n::lang() == i18n::Lang::kZhCN ? "zh_CN" : "en";
-}
-
-const consent::Grant* grant_for(const RpcContext& ctx, const RpcCaller& caller) {
-  return ctx.consent == nullptr ? nullptr : ctx.consent->grant_of(caller.engineer.fingerprint);
-}
-
-json no_grant() {
-  return fail(rpc::kNoGrant, "no_grant", i18n::tr("consent.flow.no_grant"));
-}
-
-std::string report_path(const Store& store, const std::string& sid, std::size_t n) {
-  return store.session_dir(sid) + "/report-" + std::to_string(n) + ".json";
-}
-
-// report-N with N one past the highest that exists: ids are never reused in
-// a session, so an id an engineer noted always names the same report.
-std::size_t next_report_number(const Store& store, const std::string& sid) {
-  std::size_t n = 1;
-  struct stat st {};
-  while (n <= kMaxReports && ::lstat(report_path(store, sid, n).c_str(), &st) == 0) ++n;
-  return n;
-}
-
 // The report's counts, as diag.run answers them and the event records them.
 json summary_of(const json& report) {
   json s = report.value("summary", json::object());
   return s.is_object() ? s : json::object();
-}
-
-}  // namespace
-
-json diag_worker_failed(const Error& e) {
-  if (e.reason == "unknown_collector" || e.reason == "bad_job") {
-    return fail(rpc::kInvalidParams, e.reason, e.message);
-  }
-  if (e.reason == "too_many_jobs") return fail(rpc::kLimitExceeded, e.reason, e.message);
-  return fail(rpc::kInternalError, e.reason.empty() ? "worker_failed" : e.reason,
-              i18n::tr("agent.diag.worker_failed", e.message));
-}
-
-namespace {
-
-// Writes the report durably, then records it; only then is it acknowledged.
-json store_report(Store& store, const std::string& sid, const RpcCaller& caller, json report) {
-  const std::size_t n = next_report_number(store, sid);
-  if (n > kMaxReports)
-    return fail(rpc::kLimitExceeded, "too_many_reports",
-                i18n::tr("agent.diag.too_many_reports", kMaxReports));
-  const std::string id = "report-" + std::to_string(n);
-  report["report_id"] = id;
-  report["session_id"] = sid;
-  const std::string text = report.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
-  const std::string path = report_path(store, sid, n);
-  if (int err = write_file_atomic(path, text, 0600, IfExists::kKeep); err != 0) {
-    return fail(rpc::kRecordingFailed, "recording_failed",
-                i18n::tr("agent.diag.report_write", path, errno_text(err)));
-  }
-  if (int err = fsync_parent_dir(path); err != 0) {
-    return fail(rpc::kRecordingFailed, "recording_failed",
-                i18n::tr("agent.diag.report_write", path, errno_text(err)));
-  }
-  const json summary = summary_of(report);
-  json data = {{"report_id", id},
-               {"file", id + ".json"},
-               {"sha256", sha256_hex(text)},
-               {"bytes", text.size()},
-               {"summary", summary}};
-  auto recorded =
-      store.append(sid, "diag.run", "engineer:" + caller.engineer.fingerprint, std::move(data));
-  if (!recorded) {
-    ::unlink(path.c_str());  // not recorded, so not kept: the record is the truth
-    return fail(rpc::kRecordingFailed, "recording_failed", recorded.error().message);
-  }
-  return ok({{"report_id", id}, {"session_id", sid}, {"summary", summary}});
 }
 
 // report.get's part: a top-level list ("findings", "redaction") or one entry
@@ -171,12 +99,7 @@ std::optional<json> make_diag_job(const AgentConfig& config, const json& params,
     return std::nullopt;
   };
   if (auto bad = check_keys(p, {"collectors", "since"})) return refuse(std::move(*bad));
-  json job = {{"kind", "diag"},
-              {"lang", lang_tag()},
-              {"plugins_dirs", config.plugins_dirs},
-              {"trusted_uid", ::geteuid()},
-              {"logs", config.raw.value("logs", json::array())},
-              {"redact", config.raw.value("redact", json::array())}};
+  json job = base_job(config, "diag");
   if (auto it = p.find("collectors"); it != p.end()) {
     json names;
     if (auto bad = check_collectors(*it, &names)) return refuse(std::move(*bad));
@@ -200,17 +123,11 @@ json diag_run(const RpcContext& ctx, const RpcCaller& caller, const json& params
 }
 
 json finish_diag_run(const RpcContext& ctx, const RpcCaller& caller, const Result<json>& outcome) {
-  if (!outcome) return diag_worker_failed(outcome.error());
+  if (!outcome) return job_failed(outcome.error());
   if (!outcome->is_object()) {
-    return diag_worker_failed(make_error(i18n::tr("agent.worker.bad_line"), "worker_output"));
+    return job_failed(make_error(i18n::tr("agent.worker.bad_line"), "worker_output"));
   }
-  // The grant may have ended while the worker ran: then nothing is kept.
-  const consent::Grant* g = grant_for(ctx, caller);
-  if (g == nullptr) return no_grant();
-  if (ctx.store == nullptr) {
-    return fail(rpc::kRecordingFailed, "recording_failed", i18n::tr("agent.rpc.recording_failed"));
-  }
-  return store_report(*ctx.store, g->session_id, caller, *outcome);
+  return record_result(ctx, caller, "report", "diag.run", *outcome, summary_of(*outcome));
 }
 
 json report_get(const RpcContext& ctx, const RpcCaller& caller, const json& params) {
@@ -231,7 +148,8 @@ json report_get(const RpcContext& ctx, const RpcCaller& caller, const json& para
   if (n == 0) return not_found();
   ReadFileHooks hooks;
   hooks.io_error = [](int err) { return make_error(errno_text(err)); };
-  auto bytes = read_file_bounded(report_path(*ctx.store, g->session_id, n), kMaxReportBytes, hooks);
+  auto bytes =
+      read_file_bounded(result_path(ctx, g->session_id, "report", n), kMaxReportBytes, hooks);
   if (!bytes) return not_found();
   json report = json::parse(*bytes, nullptr, false);
   if (!report.is_object()) return not_found();

@@ -21,10 +21,6 @@ namespace rdiag::agent {
 std::optional<nlohmann::json> make_diag_job(const AgentConfig& config, const nlohmann::json& params,
                                             nlohmann::json* error);
 
-// The answer body for a diag job that ended without a report (the worker's
-// reasons mapped to JSON-RPC codes).
-nlohmann::json diag_worker_failed(const Error& e);
-
 // Both need the `diagnose` scope; call_method checks it before these run.
 nlohmann::json diag_run(const RpcContext& ctx, const RpcCaller& caller,
                         const nlohmann::json& params);

@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "agent/collect/collector.h"
+#include "agent/logs/jobs.h"
+#include "agent/logs/scan.h"
 #include "agent/plugins/discovery.h"
 #include "agent/plugins/run.h"
 #include "agent/worker/redactor.h"
@@ -24,6 +26,7 @@ namespace {
 using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
+constexpr std::chrono::hours kDefaultLogWindow{24};
 constexpr std::array<const char*, 4> kSeverities = {"critical", "error", "warning", "info"};
 
 // Every string in v, redacted in place: plugin output is free text from
@@ -69,9 +72,10 @@ std::size_t severity_rank(const json& finding) {
 }
 
 // Built-in checks and plugin findings, the most severe first.
-json findings_of(const json& parts, const json& plugin_entries) {
+json findings_of(const json& parts, const json& plugin_entries, const json& log_findings) {
   std::vector<json> all;
   for (const json& f : collect::builtin_findings(parts)) all.push_back(f);
+  for (const json& f : log_findings) all.push_back(f);
   for (const json& entry : plugin_entries) {
     if (!entry.contains("findings") || !entry["findings"].is_array()) continue;
     for (const json& f : entry["findings"]) all.push_back(f);
@@ -106,9 +110,36 @@ json summary_of(const json& report, const redact::Summary& redactions, Clock::ti
            std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count()}};
 }
 
+// The scan's redactions join the collectors' and plugins' ones: one count per rule.
+void add_scan_redactions(redact::Summary& s, const json& scan) {
+  for (const json& r : scan.value("redaction", json::array())) {
+    if (r.is_object() && r["rule"].is_string() && r["count"].is_number_unsigned()) {
+      s.counts[r["rule"].get<std::string>()] += r["count"].get<std::uint64_t>();
+    }
+  }
+}
+
 json redaction_list(const redact::Summary& s) {
   json out = json::array();
   for (const auto& [rule, n] : s.counts) out.push_back({{"rule", rule}, {"count", n}});
+  return out;
+}
+
+// The plugins' log rules over every log source since `since` (default: the
+// last day), through the same job logs.scan runs: counts, first and last
+// seen, redacted samples. A scan that cannot run is noted, not fatal.
+json scan_logs_for(const json& job, const Progress& progress) {
+  json scan_job = job;
+  scan_job["kind"] = "logs.scan";
+  scan_job.erase("collectors");
+  if (!scan_job.contains("since")) {
+    scan_job["since"] = records::format_ts(std::chrono::system_clock::now() - kDefaultLogWindow);
+  }
+  auto scan = logs::run_logs_scan_job(scan_job, progress);
+  if (!scan)
+    return {{"error", {{"reason", scan.error().reason}, {"message", scan.error().message}}}};
+  json out = std::move(*scan);
+  out["since"] = scan_job["since"];
   return out;
 }
 
@@ -149,6 +180,10 @@ Result<json> run_diag_job(const json& job, const Progress& progress) {
   add_refused(entries, found.refused);
   redact_strings(entries, *engine, redactions);
 
+  progress({{"stage", "logs"}});
+  json log_scan = scan_logs_for(job, progress);
+  add_scan_redactions(redactions, log_scan);
+
   progress({{"stage", "checks"}});
   json report = {{"format", "rdiag-report-v1"},
                  {"created", records::format_ts(std::chrono::system_clock::now())},
@@ -157,7 +192,10 @@ Result<json> run_diag_job(const json& job, const Progress& progress) {
                  {"collectors", std::move(*parts)},
                  {"plugins", std::move(entries)}};
   if (job.contains("since")) report["since"] = job["since"];
-  report["findings"] = findings_of(report["collectors"], report["plugins"]);
+  report["logs"] = std::move(log_scan);
+  report["findings"] = findings_of(
+      report["collectors"], report["plugins"],
+      report["logs"].contains("error") ? json::array() : logs::findings_from_scan(report["logs"]));
   report["redaction"] = redaction_list(redactions);
   report["summary"] = summary_of(report, redactions, t0);
   return report;

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "agent/logs/jobs.h"
 #include "agent/worker/diag.h"
 #include "agent/worker/jobs.h"
 #include "common/fs.h"
@@ -68,6 +69,8 @@ void harden() {
 Result<json> run_job(const json& job, const Progress& progress) {
   const std::string kind = job["kind"].get<std::string>();
   if (kind == "diag") return run_diag_job(job, progress);
+  if (kind == "logs.scan") return logs::run_logs_scan_job(job, progress);
+  if (kind == "logs.tail") return logs::run_logs_tail_job(job, progress);
   return make_error(i18n::tr("agent.worker.bad_job"), "bad_job");
 }
 

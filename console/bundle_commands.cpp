@@ -16,6 +16,7 @@
 #include "common/text_safety.h"
 #include "console/diag_commands.h"
 #include "console/exit_codes.h"
+#include "console/site_call.h"
 #include "console/site_session.h"
 #include "console/sites.h"
 
@@ -90,14 +91,6 @@ Result<void> save(const std::string& path, const std::string& bytes) {
   return {};
 }
 
-void show_progress(Context& ctx, bool& drawn, const json& n) {
-  if (n.value("method", "") != "progress") return;
-  const std::string line = progress_text(n.value("params", json()));
-  if (line.empty()) return;
-  ctx.err << (ctx.err_is_terminal ? "\r\x1b[K" + line : line + "\n") << std::flush;
-  drawn = ctx.err_is_terminal;
-}
-
 }  // namespace
 
 std::string transfer_text(std::uint64_t got, std::uint64_t total) {
@@ -110,46 +103,35 @@ std::string transfer_text(std::uint64_t got, std::uint64_t total) {
 }
 
 int run_bundle(const Invocation& inv, Context& ctx) {
-  auto fail = [&ctx](const Error& e, int rpc_code = 0) {
-    ctx.err << "rdiag: " << e.message << "\n";
-    return exit_code_for(e, rpc_code);
-  };
   struct stat st {};
   if (::lstat(inv.bundle.out.c_str(), &st) == 0) {
-    return fail(make_error(tr("console.bundle.out_exists", terminal_safe(inv.bundle.out))));
+    return report_failure(
+        ctx, make_error(tr("console.bundle.out_exists", terminal_safe(inv.bundle.out))));
   }
-  auto list = load_sites(ctx.data_dir);
-  if (!list) return fail(list.error());
-  const Site* site = list->find(inv.name);
-  if (site == nullptr) {
-    return fail(make_error(tr("console.sites.unknown", terminal_safe(inv.name)), "not_found"));
-  }
-  SiteSession session(ctx, *site);
-  if (auto r = session.open(); !r) return fail(r.error(), session.last_rpc_code());
-  SshClient& client = session.client();
-  bool drawn = false;
-  client.set_observer({[&ctx, &drawn](const json& n) { show_progress(ctx, drawn, n); }, {}});
-  auto created = client.call("bundle.create", json::object(), kCreateTimeout);
-  client.set_observer({});
-  if (drawn) ctx.err << "\r\x1b[K" << std::flush;
-  if (!created) return fail(created.error(), client.last_rpc_code());
-  auto made = made_of(*created);
-  if (!made) return fail(made.error());
-  auto bytes = fetch(client, *made, ctx);
-  if (!bytes) return fail(bytes.error(), client.last_rpc_code());
-  if (bytes->size() != made->size || sha256_hex(*bytes) != made->sha256) {
-    return fail(make_error(tr("console.bundle.hash_mismatch", made->file, made->sha256),
-                           "agent_inconsistent"));
-  }
-  if (auto r = save(inv.bundle.out, *bytes); !r) return fail(r.error());
-  if (ctx.global.json) {
-    ctx.out << json{{"file", inv.bundle.out}, {"size", made->size}, {"sha256", made->sha256}}.dump()
-            << "\n";
-  } else {
-    ctx.out << tr("console.bundle.written", terminal_safe(inv.bundle.out), made->size, made->sha256)
-            << "\n";
-  }
-  return kExitOk;
+  return with_site(inv, ctx, [&inv, &ctx](SshClient& client) -> int {
+    auto created = call_with_progress(client, ctx, "bundle.create", json::object(), kCreateTimeout);
+    if (!created) return report_failure(ctx, created.error(), client.last_rpc_code());
+    auto made = made_of(*created);
+    if (!made) return report_failure(ctx, made.error());
+    auto bytes = fetch(client, *made, ctx);
+    if (!bytes) return report_failure(ctx, bytes.error(), client.last_rpc_code());
+    if (bytes->size() != made->size || sha256_hex(*bytes) != made->sha256) {
+      return report_failure(ctx,
+                            make_error(tr("console.bundle.hash_mismatch", made->file, made->sha256),
+                                       "agent_inconsistent"));
+    }
+    if (auto r = save(inv.bundle.out, *bytes); !r) return report_failure(ctx, r.error());
+    if (ctx.global.json) {
+      ctx.out
+          << json{{"file", inv.bundle.out}, {"size", made->size}, {"sha256", made->sha256}}.dump()
+          << "\n";
+    } else {
+      ctx.out << tr("console.bundle.written", terminal_safe(inv.bundle.out), made->size,
+                    made->sha256)
+              << "\n";
+    }
+    return kExitOk;
+  });
 }
 
 }  // namespace rdiag::console

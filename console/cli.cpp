@@ -81,6 +81,7 @@ struct Subcommands {
   CLI::App* join = nullptr;
   CLI::App* close = nullptr;
   CLI::App* diag = nullptr;
+  CLI::App* logs = nullptr;
   CLI::App* bundle = nullptr;
 };
 
@@ -154,6 +155,23 @@ Subcommands add_subcommands(CLI::App& app, Invocation& inv) {
       ->delimiter(',')
       ->allow_extra_args(false);
   value_option(s.diag, "--since", inv.diag.since, "console.cli.opt.since", "D");
+  s.logs = site_command(app, "logs", "console.cli.cmd.logs", inv);
+  auto* scan = s.logs->add_flag("--scan", inv.logs.scan, tr("console.cli.opt.scan"));
+  auto* tail = value_option(s.logs, "--tail", inv.logs.tail, "console.cli.opt.tail", "SOURCE");
+  scan->excludes(tail);
+  value_option(s.logs, "--since", inv.logs.since, "console.cli.opt.since", "D")->excludes(tail);
+  s.logs->add_option("--rule", inv.logs.rules, tr("console.cli.opt.rule"))
+      ->type_name("ID")
+      ->allow_extra_args(false)
+      ->excludes(tail);
+  s.logs->add_option("--pattern", inv.logs.patterns, tr("console.cli.opt.pattern"))
+      ->type_name("RE")
+      ->allow_extra_args(false)
+      ->excludes(tail);
+  s.logs->add_option("-n,--lines", inv.logs.lines, tr("console.cli.opt.lines"))
+      ->type_name("N")
+      ->check(CLI::Range(1, 1000))
+      ->needs(tail);
   s.bundle = site_command(app, "bundle", "console.bundle.cmd", inv);
   value_option(s.bundle, "--out", inv.bundle.out, "console.bundle.opt_out", "FILE")->required();
   return s;
@@ -166,6 +184,7 @@ Command chosen(const Subcommands& s) {
       {s.session, Command::kSession}, {s.extend, Command::kExtend},
       {s.join, Command::kJoin},       {s.close, Command::kClose},
       {s.diag, Command::kDiag},       {s.bundle, Command::kBundle},
+      {s.logs, Command::kLogs},
   };
   for (const auto& [app, command] : table) {
     if (app->parsed()) return command;

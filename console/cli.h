@@ -30,6 +30,7 @@ enum class Command {
   kJoin,
   kClose,
   kDiag,
+  kLogs,
   kBundle,
 };
 
@@ -60,6 +61,16 @@ struct BundleOptions {
   std::string out;
 };
 
+// logs: --scan (the default) or --tail SOURCE.
+struct LogsOptions {
+  bool scan = false;
+  std::string since;
+  std::vector<std::string> rules;     // --rule ID (repeatable)
+  std::vector<std::string> patterns;  // --pattern RE (repeatable), matched on redacted text
+  std::string tail;                   // --tail SOURCE
+  int lines = 100;                    // -n N
+};
+
 struct Invocation {
   GlobalOptions global;
   Command command = Command::kSitesList;
@@ -68,6 +79,7 @@ struct Invocation {
   std::vector<std::string> tags;
   ConsentOptions consent;
   DiagOptions diag;
+  LogsOptions logs;
   BundleOptions bundle;
 };
 

@@ -12,6 +12,7 @@
 #include "console/diag_commands.h"
 #include "console/exit_codes.h"
 #include "console/files.h"
+#include "console/logs_commands.h"
 #include "console/site_session.h"
 #include "console/sites.h"
 #include "console/terminal.h"
@@ -123,6 +124,8 @@ int dispatch(const Invocation& inv, Context& ctx) {
       return run_consent(inv, ctx);
     case Command::kDiag:
       return run_diag(inv, ctx);
+    case Command::kLogs:
+      return run_logs(inv, ctx);
     case Command::kBundle:
       return run_bundle(inv, ctx);
   }

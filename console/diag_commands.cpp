@@ -12,8 +12,7 @@
 #include "common/i18n.h"
 #include "common/text_safety.h"
 #include "console/exit_codes.h"
-#include "console/site_session.h"
-#include "console/sites.h"
+#include "console/site_call.h"
 
 namespace rdiag::console {
 namespace {
@@ -269,45 +268,22 @@ Result<json> fetch_report(SshClient& client, const std::string& id) {
 }  // namespace
 
 int run_diag(const Invocation& inv, Context& ctx) {
-  auto fail = [&ctx](const Error& e, int rpc_code = 0) {
-    ctx.err << "rdiag: " << e.message << "\n";
-    return consent_exit_code(e, rpc_code);
-  };
-  auto list = load_sites(ctx.data_dir);
-  if (!list) return fail(list.error());
-  const Site* site = list->find(inv.name);
-  if (site == nullptr) {
-    return fail(make_error(tr("console.sites.unknown", terminal_safe(inv.name)), "not_found"));
-  }
-  SiteSession session(ctx, *site);
-  if (auto r = session.open(); !r) return fail(r.error(), session.last_rpc_code());
-  SshClient& client = session.client();
-  json params = json::object();
-  if (!inv.diag.collectors.empty()) params["collectors"] = inv.diag.collectors;
-  if (!inv.diag.since.empty()) params["since"] = inv.diag.since;
-  bool drawn = false;
-  client.set_observer({[&ctx, &drawn](const json& n) {
-                         if (n.value("method", "") != "progress") return;
-                         const std::string line = progress_text(n.value("params", json()));
-                         if (line.empty()) return;
-                         ctx.err << (ctx.err_is_terminal ? "\r\x1b[K" + line : line + "\n")
-                                 << std::flush;
-                         drawn = ctx.err_is_terminal;
-                       },
-                       {}});
-  auto ran = client.call("diag.run", params, kDiagTimeout);
-  client.set_observer({});
-  if (drawn) ctx.err << "\r\x1b[K" << std::flush;
-  if (!ran) return fail(ran.error(), client.last_rpc_code());
-  const std::string id = ran->is_object() ? ran->value("report_id", "") : "";
-  auto report = fetch_report(client, id);
-  if (!report) return fail(report.error(), client.last_rpc_code());
-  if (ctx.global.json) {
-    ctx.out << report->dump(-1, ' ', ctx.out_is_terminal, json::error_handler_t::replace) << "\n";
-  } else {
-    ctx.out << render_report(*report, ctx.out_is_terminal);
-  }
-  return kExitOk;
+  return with_site(inv, ctx, [&inv, &ctx](SshClient& client) -> int {
+    json params = json::object();
+    if (!inv.diag.collectors.empty()) params["collectors"] = inv.diag.collectors;
+    if (!inv.diag.since.empty()) params["since"] = inv.diag.since;
+    auto ran = call_with_progress(client, ctx, "diag.run", params, kDiagTimeout);
+    if (!ran) return report_failure(ctx, ran.error(), client.last_rpc_code());
+    const std::string id = ran->is_object() ? ran->value("report_id", "") : "";
+    auto report = fetch_report(client, id);
+    if (!report) return report_failure(ctx, report.error(), client.last_rpc_code());
+    if (ctx.global.json) {
+      ctx.out << report->dump(-1, ' ', ctx.out_is_terminal, json::error_handler_t::replace) << "\n";
+    } else {
+      ctx.out << render_report(*report, ctx.out_is_terminal);
+    }
+    return kExitOk;
+  });
 }
 
 }  // namespace rdiag::console

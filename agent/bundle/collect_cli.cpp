@@ -21,11 +21,12 @@ namespace {
 using nlohmann::json;
 
 constexpr int kExitFailed = 1;
+constexpr int kExitUsage = 2;
 constexpr int kPollMs = 250;  // as the listener: Jobs::sweep() wants a call this often
 
-int fail(const std::string& message) {
+int fail(const std::string& message, int code = kExitFailed) {
   std::cerr << "rdiag-agent: " << message << "\n";
-  return kExitFailed;
+  return code;
 }
 
 // Checked before the diagnosis runs, so a typo costs no minutes of waiting.
@@ -115,7 +116,8 @@ int CollectCommand::run(const std::function<Result<AgentConfig>()>& resolve, boo
   if (!o_->since.empty()) params["since"] = o_->since;
   json error;
   auto job = make_diag_job(*cfg, params, &error);
-  if (!job) return fail(error.value("message", ""));
+  // Only --since can be wrong here: a usage error.
+  if (!job) return fail(error.value("message", ""), kExitUsage);
   auto report = run_worker_job(*job, ::isatty(STDERR_FILENO) == 1);
   if (!report) return fail(i18n::tr("agent.bundle.diag_failed", report.error().message));
   auto written = write(*out, contents_for(std::move(*report), {}), *key);

@@ -28,8 +28,8 @@ class CollectCommand {
 
   bool parsed() const;
 
-  // Exit code: 0 written, 1 failed (the message says why). resolve: main_entry's
-  // --config / --state-dir resolution; json: the global --json.
+  // Exit code: 0 written, 1 failed (the message says why), 2 a bad --since.
+  // resolve: main_entry's --config / --state-dir resolution; json: --json.
   int run(const std::function<Result<AgentConfig>()>& resolve, bool json) const;
 
  private:

@@ -120,6 +120,21 @@ std::string safe_member_name(std::string_view name) {
   return out;
 }
 
+std::vector<Excerpt> log_excerpts(const json& report) {
+  std::vector<Excerpt> out;
+  const json logs = report.value("logs", json::object());
+  if (!logs.is_object()) return out;
+  for (const json& rule : logs.value("rules", json::array())) {
+    if (!rule.is_object() || !rule["id"].is_string()) continue;
+    std::string text;
+    for (const json& sample : rule.value("samples", json::array())) {
+      if (sample.is_string()) text += sample.get<std::string>() + "\n";
+    }
+    out.push_back({rule["id"].get<std::string>() + ".log", std::move(text)});
+  }
+  return out;
+}
+
 Contents contents_for(json report, std::vector<Excerpt> excerpts) {
   Contents c;
   if (auto it = report.find("host"); it != report.end() && it->is_string()) {
@@ -129,7 +144,7 @@ Contents contents_for(json report, std::vector<Excerpt> excerpts) {
     if (::gethostname(name.data(), name.size() - 1) == 0) c.host = name.data();
   }
   c.report = std::move(report);
-  c.excerpts = std::move(excerpts);
+  c.excerpts = excerpts.empty() ? log_excerpts(c.report) : std::move(excerpts);
   c.created = std::chrono::system_clock::now();
   return c;
 }

@@ -40,6 +40,10 @@ struct Contents {
 
 // Contents for a report the worker made, created now; host is the report's
 // "host" (the worker's view), else this machine's name.
+// The redacted log lines the report's log scan kept as samples, one
+// excerpts/<rule>.log per matched rule.
+std::vector<Excerpt> log_excerpts(const nlohmann::json& report);
+// When `excerpts` is empty, the report's own log_excerpts() are used.
 Contents contents_for(nlohmann::json report, std::vector<Excerpt> excerpts);
 
 // What was written: the archive's size and lower-hex SHA-256.

@@ -367,8 +367,13 @@ int Listener::run() {
     if ((fds[0].revents & POLLIN) != 0) accept_ready();
     if (control_count > 0) serve_control(fds, 2, control_count);
     if (job_count > 0) {
-      monitor_.jobs().on_poll(fds, first_job, job_count);
-      monitor_.deliver_jobs();
+      // What a worker sends is untrusted: nothing it does may end the agent.
+      try {
+        monitor_.jobs().on_poll(fds, first_job, job_count);
+        monitor_.deliver_jobs();
+      } catch (const std::exception& e) {
+        log_error("agent.monitor.tick_failed", e.what());
+      }
     }
     for (std::size_t i = first_conn; i < fds.size(); ++i) {
       if (fds[i].revents == 0) continue;

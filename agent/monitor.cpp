@@ -271,6 +271,9 @@ std::optional<std::string> Monitor::answer_call(ConnState& conn, const nlohmann:
           // Answered by deliver_jobs() once the worker is done.
           conn.job = *started;
           conn.job_method = name;
+          const consent::Grant* g =
+              consent_ != nullptr ? consent_->grant_of(conn.engineer->fingerprint) : nullptr;
+          conn.job_session = g != nullptr ? g->session_id : std::string();
           job_conns_[*started] = conn.pid;
           return std::string();
         }
@@ -394,9 +397,20 @@ void Monitor::deliver_jobs() {
     conn->job.reset();
     nlohmann::json answer;
     try {
-      answer = finish_worker_call(RpcContext{store_, config_, consent_},
-                                  RpcCaller{*conn->engineer, conn->peer_text}, conn->job_method,
-                                  d.result);
+      // The result belongs to the session it was asked in: if that grant
+      // ended meanwhile (even if another began), nothing is kept.
+      const consent::Grant* g =
+          consent_ != nullptr ? consent_->grant_of(conn->engineer->fingerprint) : nullptr;
+      if (!still_allowed(*conn) || g == nullptr || g->session_id != conn->job_session) {
+        answer = {{"error",
+                   {{"code", rpc::kNoGrant},
+                    {"reason", "no_grant"},
+                    {"message", i18n::tr("consent.flow.no_grant")}}}};
+      } else {
+        answer = finish_worker_call(RpcContext{store_, config_, consent_},
+                                    RpcCaller{*conn->engineer, conn->peer_text}, conn->job_method,
+                                    d.result);
+      }
     } catch (const std::exception& e) {
       log_error("agent.rpc.call_failed", conn->job_method, e.what());
       answer = {{"error",

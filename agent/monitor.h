@@ -49,6 +49,7 @@ struct ConnState {
   // the job ends; the process sends nothing meanwhile.
   std::optional<std::uint64_t> job;
   std::string job_method;
+  std::string job_session;  // the grant's session when the job started
   // Set when the grant this connection used ended: the process was told to
   // go and is killed at this time if it has not.
   std::optional<std::chrono::steady_clock::time_point> end_by;

@@ -20,6 +20,8 @@ using namespace rpcp;  // NOLINT(google-build-using-namespace): the method toolk
 constexpr std::size_t kMaxNames = 32;
 constexpr std::size_t kMaxNameBytes = 128;
 constexpr std::int64_t kMaxTailLines = 1000;
+// Well under the monitor's 32 MiB answer frame, escaping included.
+constexpr std::size_t kMaxAnswerBytes = std::size_t{16} << 20;
 
 // A list of 1..max strings of 1..max_bytes bytes each; `field` names it in the message.
 std::optional<json> check_strings(const json& v, std::string_view field, std::size_t max,
@@ -65,9 +67,14 @@ json scan_summary(const json& scan) {
 }
 
 // The stored document's id and session, then the whole result: what the
-// engineer sees is exactly what the record keeps.
+// engineer sees is exactly what the record keeps. A result too large for one
+// answer frame is answered by its id and summary only (it stays in the record).
 json answer_with(json recorded, const json& doc) {
   if (!recorded.contains("result")) return recorded;
+  if (doc.dump(-1, ' ', false, json::error_handler_t::replace).size() > kMaxAnswerBytes) {
+    recorded["result"]["too_large"] = true;
+    return recorded;
+  }
   json result = doc;
   for (const auto& [k, v] : recorded["result"].items()) result[k] = v;
   return ok(std::move(result));

@@ -93,7 +93,10 @@ json record_result(const RpcContext& ctx, const RpcCaller& caller, std::string_v
   if (int err = write_file_atomic(path, text, 0600, IfExists::kKeep); err != 0) {
     return write_failed(path, err);
   }
-  if (int err = fsync_parent_dir(path); err != 0) return write_failed(path, err);
+  if (int err = fsync_parent_dir(path); err != 0) {
+    ::unlink(path.c_str());  // not durable, so not kept
+    return write_failed(path, err);
+  }
   json data = {{id_key, id},
                {"file", id + ".json"},
                {"sha256", sha256_hex(text)},

@@ -26,9 +26,6 @@ namespace {
 using nlohmann::json;
 using rdiag::i18n::tr;
 
-// The bundle runs the whole diagnosis first (plugins up to 300 s; the agent
-// stops its worker at 330 s), as `rdiag diag` does.
-constexpr std::chrono::seconds kCreateTimeout{360};
 constexpr std::int64_t kChunk = std::int64_t{1} << 20;
 // Far above any bundle of a report (64 MiB at most) and its excerpts: an
 // answer claiming more is not trusted with our memory.
@@ -47,7 +44,13 @@ Result<Made> made_of(const json& r) {
     m = {r["file"].get<std::string>(), r["size"].get<std::uint64_t>(),
          r["sha256"].get<std::string>()};
   }
-  if (m.file.empty() || m.size > kMaxBundleBytes || m.sha256.size() != 64) {
+  // The name and digest are printed and sent back: only the shapes the agent
+  // makes are taken, never text that could drive the terminal.
+  const bool name_ok = m.file.size() <= 20 && m.file.rfind("bundle-", 0) == 0 &&
+                       m.file.find_first_not_of("bundle-0123456789.targz") == std::string::npos;
+  const bool hex_ok =
+      m.sha256.size() == 64 && m.sha256.find_first_not_of("0123456789abcdef") == std::string::npos;
+  if (!name_ok || !hex_ok || m.size > kMaxBundleBytes) {
     return make_error(tr("console.bundle.bad_answer", terminal_safe(r.dump())),
                       "agent_inconsistent");
   }
@@ -109,7 +112,8 @@ int run_bundle(const Invocation& inv, Context& ctx) {
         ctx, make_error(tr("console.bundle.out_exists", terminal_safe(inv.bundle.out))));
   }
   return with_site(inv, ctx, [&inv, &ctx](SshClient& client) -> int {
-    auto created = call_with_progress(client, ctx, "bundle.create", json::object(), kCreateTimeout);
+    auto created =
+        call_with_progress(client, ctx, "bundle.create", json::object(), kWorkerCallTimeout);
     if (!created) return report_failure(ctx, created.error(), client.last_rpc_code());
     auto made = made_of(*created);
     if (!made) return report_failure(ctx, made.error());

@@ -20,9 +20,6 @@ namespace {
 using nlohmann::json;
 using rdiag::i18n::tr;
 
-// A diagnosis runs plugins with up to 300 s each in parallel; the agent stops
-// its worker at 330 s, so the answer comes within this.
-constexpr std::chrono::seconds kDiagTimeout{360};
 constexpr std::size_t kMaxRows = 10;
 constexpr std::size_t kMaxColumns = 6;
 constexpr std::size_t kCellWidth = 40;
@@ -272,7 +269,7 @@ int run_diag(const Invocation& inv, Context& ctx) {
     json params = json::object();
     if (!inv.diag.collectors.empty()) params["collectors"] = inv.diag.collectors;
     if (!inv.diag.since.empty()) params["since"] = inv.diag.since;
-    auto ran = call_with_progress(client, ctx, "diag.run", params, kDiagTimeout);
+    auto ran = call_with_progress(client, ctx, "diag.run", params, kWorkerCallTimeout);
     if (!ran) return report_failure(ctx, ran.error(), client.last_rpc_code());
     const std::string id = ran->is_object() ? ran->value("report_id", "") : "";
     auto report = fetch_report(client, id);

@@ -16,9 +16,6 @@ namespace {
 using nlohmann::json;
 using rdiag::i18n::tr;
 
-// A scan reads at most 2 GiB per source on the server; give it time.
-constexpr std::chrono::seconds kScanTimeout{360};
-
 std::string text_of(const json& obj, const char* key) {
   auto it = obj.is_object() ? obj.find(key) : obj.end();
   if (it == obj.end() || !it->is_string()) return "";
@@ -102,8 +99,8 @@ int run_logs(const Invocation& inv, Context& ctx) {
     } else {
       params = {{"source", o.tail}, {"lines", o.lines}};
     }
-    auto r =
-        call_with_progress(client, ctx, scan ? "logs.scan" : "logs.tail", params, kScanTimeout);
+    auto r = call_with_progress(client, ctx, scan ? "logs.scan" : "logs.tail", params,
+                                kWorkerCallTimeout);
     if (!r) return report_failure(ctx, r.error(), client.last_rpc_code());
     if (ctx.global.json) {
       ctx.out << r->dump(-1, ' ', ctx.out_is_terminal, json::error_handler_t::replace) << "\n";

@@ -15,6 +15,10 @@
 
 namespace rdiag::console {
 
+// How long a diagnosis-sized call may take: the agent stops its collector
+// worker at 600 s, so the answer (or its error) comes within this.
+inline constexpr std::chrono::seconds kWorkerCallTimeout{660};
+
 // Prints "rdiag: <message>" and returns the exit code: the agent refusing
 // (no grant, scope, limits) is 3, as for the consent commands.
 int report_failure(Context& ctx, const Error& e, int rpc_code = 0);

@@ -125,7 +125,7 @@ std::vector<Excerpt> log_excerpts(const json& report) {
   const json logs = report.value("logs", json::object());
   if (!logs.is_object()) return out;
   for (const json& rule : logs.value("rules", json::array())) {
-    if (!rule.is_object() || !rule["id"].is_string()) continue;
+    if (!rule.is_object() || !rule.contains("id") || !rule["id"].is_string()) continue;
     std::string text;
     for (const json& sample : rule.value("samples", json::array())) {
       if (sample.is_string()) text += sample.get<std::string>() + "\n";
@@ -183,7 +183,10 @@ Result<Written> write(const std::string& path, const Contents& contents,
   auto bytes = build(contents, seal_key);
   if (!bytes) return bytes.error();
   int err = write_file_atomic(path, *bytes, 0600, IfExists::kKeep);
-  if (err == 0) err = fsync_parent_dir(path);
+  if (err == 0) {
+    err = fsync_parent_dir(path);
+    if (err != 0) ::unlink(path.c_str());  // not durable, so not kept (or served)
+  }
   if (err != 0) {
     return make_error(i18n::tr("agent.bundle.write_failed", path, errno_text(err)),
                       err == EEXIST ? "exists" : "io_error");

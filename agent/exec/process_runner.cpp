@@ -10,12 +10,14 @@
 
 #include <fcntl.h>
 #include <linux/close_range.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <exception>
@@ -49,6 +51,25 @@ namespace bp2 = boost::process::v2;
 using Executor = asio::io_context::executor_type;
 using Clock = std::chrono::steady_clock;
 
+// The process groups of the children running now, for kill_all_groups(): a
+// fixed array of atomics, so a signal handler may walk it.
+constexpr std::size_t kMaxGroups = 256;
+std::array<std::atomic<pid_t>, kMaxGroups> g_groups{};
+
+void remember_group(pid_t group) {
+  for (auto& g : g_groups) {
+    pid_t free = 0;
+    if (g.compare_exchange_strong(free, group)) return;
+  }
+}
+
+void forget_group(pid_t group) {
+  for (auto& g : g_groups) {
+    pid_t mine = group;
+    if (g.compare_exchange_strong(mine, 0)) return;
+  }
+}
+
 // A descriptor above 2, close-on-exec. If the agent was started with 0-2
 // closed, pipe2() may hand those out, and dup2() onto them in the child would
 // then clobber one stream with another.
@@ -70,8 +91,10 @@ struct ChildSetup {
   template <typename Launcher>
   boost::system::error_code on_exec_setup(Launcher& launcher, const std::filesystem::path& exe,
                                           const char* const*& argv) const {
+    // PR_SET_PDEATHSIG: a plugin dies with the worker that runs it, even
+    // when the worker is killed before it could end the plugin's group.
     if (::dup2(in_fd, 0) < 0 || ::dup2(out_fd, 1) < 0 || ::dup2(err_fd, 2) < 0 ||
-        ::setpgid(0, 0) < 0 || ::chdir(cwd) < 0) {
+        ::setpgid(0, 0) < 0 || ::chdir(cwd) < 0 || ::prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) {
       fail(launcher.fd_whitelist.back());
     }
     reset_signals();
@@ -138,6 +161,7 @@ class Run {
         kill_group();
         ::waitpid(pid_, nullptr, 0);
         reaped_ = true;
+        forget_group(pid_);
       }
       start_failed(e.what());
     }
@@ -227,6 +251,7 @@ bool Run::spawn(int in_fd, int out_fd, int err_fd) {
     return false;
   }
   pid_ = proc_->id();
+  remember_group(pid_);
   return true;
 }
 
@@ -293,6 +318,7 @@ void Run::reap() {
   while (::waitpid(pid_, &status_, 0) < 0 && errno == EINTR) {
   }
   reaped_ = true;
+  forget_group(pid_);
   exit_.close();
   maybe_finish();
 }
@@ -384,6 +410,13 @@ std::vector<RunResult> run_all(const std::vector<RunSpec>& specs, std::size_t pa
 
 RunResult run_one(const RunSpec& spec) {
   return run_all({spec}, 1).front();
+}
+
+void kill_all_groups() noexcept {
+  for (auto& g : g_groups) {
+    const pid_t group = g.load();
+    if (group > 0) ::kill(-group, SIGKILL);
+  }
 }
 
 const char* outcome_name(RunOutcome outcome) {

@@ -41,6 +41,11 @@ struct RunResult {
 std::vector<RunResult> run_all(const std::vector<RunSpec>& specs, std::size_t parallel = 4);
 RunResult run_one(const RunSpec& spec);
 
+// Kills the process group of every child now running (async-signal-safe):
+// the collector worker calls it when the monitor tells it to stop, so no
+// plugin outlives a cancelled or overdue diagnosis.
+void kill_all_groups() noexcept;
+
 // Short English name of an outcome for logs and tests ("timed_out").
 const char* outcome_name(RunOutcome outcome);
 

@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <future>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "agent/collect/collector.h"
@@ -27,16 +29,35 @@ using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
 constexpr std::chrono::hours kDefaultLogWindow{24};
+// Between the two CPU samples: long enough for a busy/idle share to mean
+// something, short enough that a whole diagnosis stays well under a second.
+constexpr std::chrono::milliseconds kCpuSample{300};
 constexpr std::array<const char*, 4> kSeverities = {"critical", "error", "warning", "info"};
 
-// Every string in v, redacted in place: plugin output is free text from
-// programs that read configs and databases, so nothing in it is trusted to
-// be clean.
+// Every key and string in v redacted, in place. A string member is redacted
+// together with its key, as "key=value" (so "db_password": "..." is caught as
+// a config line would be). Plugin output is free text from programs that
+// read configs and databases: nothing in it is trusted to be clean.
 void redact_strings(json& v, const redact::Engine& engine, redact::Summary& summary) {
   if (v.is_string()) {
     v = engine.redact_text(v.get_ref<const std::string&>(), &summary);
-  } else if (v.is_array() || v.is_object()) {
+  } else if (v.is_array()) {
     for (auto& child : v) redact_strings(child, engine, summary);
+  } else if (v.is_object()) {
+    json out = json::object();
+    for (auto& [key, child] : v.items()) {
+      if (child.is_string()) {
+        const std::string prefix = key + "=";
+        const std::string joined = prefix + child.get_ref<const std::string&>();
+        const std::string cut = engine.redact_text(joined, &summary);
+        // A cut that reached into the key keeps the whole redacted text.
+        if (cut != joined) child = cut.rfind(prefix, 0) == 0 ? cut.substr(prefix.size()) : cut;
+      } else {
+        redact_strings(child, engine, summary);
+      }
+      out[engine.redact_text(key, &summary)] = std::move(child);
+    }
+    v = std::move(out);
   }
 }
 
@@ -128,7 +149,14 @@ json redaction_list(const redact::Summary& s) {
 // The plugins' log rules over every log source since `since` (default: the
 // last day), through the same job logs.scan runs: counts, first and last
 // seen, redacted samples. A scan that cannot run is noted, not fatal.
-json scan_logs_for(const json& job, const Progress& progress) {
+json scan_logs_for(const json& job, const std::vector<plugins::Plugin>& found,
+                   const Progress& progress) {
+  // Nothing to read: no engine to build for it either.
+  const bool plugin_logs = std::any_of(found.begin(), found.end(),
+                                       [](const plugins::Plugin& p) { return !p.logs.empty(); });
+  if (!plugin_logs && job.value("logs", json::array()).empty()) {
+    return {{"sources", json::array()}, {"rules", json::array()}, {"summary", {{"sources", 0}}}};
+  }
   json scan_job = job;
   scan_job["kind"] = "logs.scan";
   scan_job.erase("collectors");
@@ -143,6 +171,65 @@ json scan_logs_for(const json& job, const Progress& progress) {
   return out;
 }
 
+std::vector<std::string> strings_of(const json& job, const char* field) {
+  std::vector<std::string> out;
+  if (!job.contains(field) || !job[field].is_array()) return out;
+  for (const json& v : job[field]) {
+    if (v.is_string()) out.push_back(v.get<std::string>());
+  }
+  return out;
+}
+
+// Unknown collector names are refused before anything runs.
+Result<void> check_names(const std::vector<std::string>& names) {
+  std::vector<std::string> unknown;
+  for (const std::string& n : names) {
+    const auto& reg = collect::registry();
+    if (std::none_of(reg.begin(), reg.end(), [&n](const auto& c) { return c.name == n; })) {
+      unknown.push_back(n);
+    }
+  }
+  if (unknown.empty()) return {};
+  // run_collectors words the error (naming the collector and the known ones).
+  auto refused = collect::run_collectors(unknown, {});
+  return refused ? make_error(unknown.front(), "unknown_collector") : refused.error();
+}
+
+struct CollectorsRun {
+  Result<json> parts = json();
+  redact::Summary redactions;  // this thread's own: merged after the join
+};
+
+// The collectors' thread: nothing it throws may cross into the other.
+void run_collectors_with(const std::vector<std::string>& names,
+                         const std::shared_future<const redact::Engine*>& engine,
+                         CollectorsRun& out) {
+  collect::CollectContext ctx;
+  ctx.sample = kCpuSample;
+  ctx.redact = [&engine, &out](std::string_view text) -> std::string {
+    const redact::Engine* e = engine.get();
+    return e == nullptr ? std::string("[REDACTED:unavailable]")
+                        : e->redact_text(text, &out.redactions);
+  };
+  try {
+    out.parts = collect::run_collectors(names, ctx);
+  } catch (const std::exception& e) {
+    out.parts = make_error(i18n::tr("agent.worker.exception", e.what()), "worker_failed");
+  }
+}
+
+json run_plugins_redacted(const json& job, const plugins::Discovery& found,
+                          const redact::Engine& engine, redact::Summary& redactions) {
+  plugins::RunOptions opt;
+  // All at once (up to 16): the slowest plugin, not the sum, bounds the run.
+  opt.parallel = 16;
+  opt.lang = job.value("lang", "") == "zh_CN" ? "zh_CN.UTF-8" : "C.UTF-8";
+  json entries = plugins::run_plugins(found.plugins, opt);
+  add_refused(entries, found.refused);
+  redact_strings(entries, engine, redactions);
+  return entries;
+}
+
 std::string host_name() {
   char buf[256] = {};
   if (::gethostname(buf, sizeof buf - 1) != 0) return "";
@@ -153,43 +240,44 @@ std::string host_name() {
 
 Result<json> run_diag_job(const json& job, const Progress& progress) {
   const auto t0 = Clock::now();
-  std::vector<std::string> dirs;
-  if (job.contains("plugins_dirs") && job["plugins_dirs"].is_array()) {
-    for (const json& d : job["plugins_dirs"]) {
-      if (d.is_string()) dirs.push_back(d.get<std::string>());
-    }
-  }
-  const uid_t trusted = job.value("trusted_uid", uid_t{0});
-  plugins::Discovery found = plugins::discover(dirs, trusted);
-  auto engine = build_redactor(job.value("redact", json::array()), found.plugins);
-  if (!engine) return engine.error();
-  redact::Summary redactions;
+  const std::vector<std::string> names = names_of(job);
+  if (auto known = check_names(names); !known) return known.error();
+  plugins::Discovery found =
+      plugins::discover(strings_of(job, "plugins_dirs"), job.value("trusted_uid", uid_t{0}));
 
+  // The collectors wait out their CPU sample on a thread of their own while
+  // this one builds the redaction engine, runs the plugins and scans the
+  // logs: the run takes about the longest of these, not their sum. Command
+  // lines wait for the engine (never unredacted: fail closed without one).
   progress({{"stage", "collectors"}});
-  collect::CollectContext ctx;
-  ctx.redact = [&engine, &redactions](std::string_view text) {
-    return engine->redact_text(text, &redactions);
-  };
-  auto parts = collect::run_collectors(names_of(job), ctx);
-  if (!parts) return parts.error();
-
-  progress({{"stage", "plugins"}, {"done", 0}, {"total", found.plugins.size()}});
-  plugins::RunOptions opt;
-  opt.lang = job.value("lang", "") == "zh_CN" ? "zh_CN.UTF-8" : "C.UTF-8";
-  json entries = plugins::run_plugins(found.plugins, opt);
-  add_refused(entries, found.refused);
-  redact_strings(entries, *engine, redactions);
-
-  progress({{"stage", "logs"}});
-  json log_scan = scan_logs_for(job, progress);
-  add_scan_redactions(redactions, log_scan);
+  std::promise<const redact::Engine*> ready;
+  std::shared_future<const redact::Engine*> engine_ready = ready.get_future().share();
+  CollectorsRun collected;
+  std::thread collectors(
+      [&names, &engine_ready, &collected] { run_collectors_with(names, engine_ready, collected); });
+  auto engine = build_redactor(job.value("redact", json::array()), found.plugins);
+  ready.set_value(engine ? &*engine : nullptr);
+  redact::Summary redactions;
+  json entries = json::array();
+  json log_scan = json::object();
+  if (engine) {
+    progress({{"stage", "plugins"}, {"done", 0}, {"total", found.plugins.size()}});
+    entries = run_plugins_redacted(job, found, *engine, redactions);
+    progress({{"stage", "logs"}});
+    log_scan = scan_logs_for(job, found.plugins, progress);
+    add_scan_redactions(redactions, log_scan);
+  }
+  collectors.join();
+  if (!engine) return engine.error();
+  if (!collected.parts) return collected.parts.error();
+  redactions.merge(collected.redactions);
 
   progress({{"stage", "checks"}});
   json report = {{"format", "rdiag-report-v1"},
                  {"created", records::format_ts(std::chrono::system_clock::now())},
                  {"host", host_name()},
                  {"agent_version", kVersion},
-                 {"collectors", std::move(*parts)},
+                 {"collectors", std::move(*collected.parts)},
                  {"plugins", std::move(entries)}};
   if (job.contains("since")) report["since"] = job["since"];
   report["logs"] = std::move(log_scan);

@@ -10,6 +10,8 @@
 #include <csignal>
 #include <cstdlib>
 #include <optional>
+#include <stdexcept>
+#include <string_view>
 #include <utility>
 
 #include "agent/log.h"
@@ -26,6 +28,9 @@ using nlohmann::json;
 constexpr int kWorkerFd = 3;
 constexpr std::size_t kMaxJobBytes = std::size_t{256} << 10;
 constexpr std::size_t kReadChunk = std::size_t{64} << 10;
+constexpr int kMaxDepth = 64;
+// Room for the whole job line in the socket, so sending it never blocks.
+constexpr int kSendBuffer = 1 << 20;
 
 // Between fork and exec: async-signal-safe calls only. Descriptor 3 is the
 // socket, 0 and 1 are /dev/null, 2 stays the agent's log.
@@ -72,6 +77,26 @@ Result<void> send_all(int fd, const std::string& bytes) {
   return {};
 }
 
+// A field of the worker's error line, if it is a string: the worker is
+// unprivileged and its output is checked like any other untrusted input.
+std::string string_field(const json& obj, const char* key, const char* fallback) {
+  auto it = obj.find(key);
+  return it != obj.end() && it->is_string() ? it->get<std::string>() : fallback;
+}
+
+// A line parsed only if it nests at most kMaxDepth deep: dump() and the
+// destructor recurse, and a hostile worker must not overflow our stack.
+json parse_bounded(std::string_view line) {
+  try {
+    return json::parse(line, [](int depth, json::parse_event_t, json&) {
+      if (depth > kMaxDepth) throw std::range_error("too deep");
+      return true;
+    });
+  } catch (const std::exception&) {
+    return json();
+  }
+}
+
 Error worker_error(const std::string& reason, std::string message) {
   return make_error(std::move(message), reason);
 }
@@ -92,11 +117,14 @@ struct Jobs::Job {
 Jobs::Jobs(JobOptions options) : options_(std::move(options)) {}
 
 Jobs::~Jobs() {
-  for (auto& [id, job] : jobs_) {
-    ::kill(-job->pid, SIGKILL);
-    reaping_.push_back(job->pid);
+  for (auto& [id, job] : jobs_) ::kill(job->pid, SIGTERM);
+  for (auto& [id, job] : jobs_) reaping_.push_back({job->pid, Clock::now()});
+  // A moment for the workers to end their plugins' groups, then no mercy.
+  if (!reaping_.empty()) ::usleep(200000);
+  for (const Stopping& s : reaping_) {
+    ::kill(-s.pid, SIGKILL);
+    ::waitpid(s.pid, nullptr, 0);
   }
-  for (pid_t pid : reaping_) ::waitpid(pid, nullptr, 0);
 }
 
 Result<std::uint64_t> Jobs::start(const json& job) {
@@ -134,9 +162,10 @@ Result<std::uint64_t> Jobs::start(const json& job) {
   j->pid = pid;
   j->fd = sv[0];
   j->deadline = Clock::now() + options_.deadline;
-  // The job is small and the worker reads it first thing; then reads never block.
-  auto sent = send_all(j->fd, line);
+  // The job line fits the socket buffer, so this send never waits for the worker.
+  ::setsockopt(j->fd, SOL_SOCKET, SO_SNDBUF, &kSendBuffer, sizeof kSendBuffer);
   ::fcntl(j->fd, F_SETFL, O_NONBLOCK);
+  auto sent = send_all(j->fd, line);
   const std::uint64_t id = next_id_++;
   jobs_.emplace(id, std::move(j));
   if (!sent) finish(id, sent.error());
@@ -198,8 +227,7 @@ bool Jobs::take_lines(std::uint64_t id) {
   Job& job = *jobs_.at(id);
   std::size_t nl = 0;
   while ((nl = job.in.find('\n')) != std::string::npos) {
-    json msg = json::parse(job.in.begin(), job.in.begin() + static_cast<std::ptrdiff_t>(nl),
-                           nullptr, false);
+    json msg = parse_bounded(std::string_view(job.in).substr(0, nl));
     job.in.erase(0, nl + 1);
     if (msg.is_object() && msg.contains("progress")) {
       progress_.push_back({id, std::move(msg["progress"])});
@@ -208,8 +236,8 @@ bool Jobs::take_lines(std::uint64_t id) {
     if (msg.is_object() && msg.contains("result")) {
       finish(id, std::move(msg["result"]));
     } else if (msg.is_object() && msg.contains("error") && msg["error"].is_object()) {
-      const json& e = msg["error"];
-      finish(id, worker_error(e.value("reason", "worker_failed"), e.value("message", "")));
+      finish(id, worker_error(string_field(msg["error"], "reason", "worker_failed"),
+                              string_field(msg["error"], "message", "")));
     } else {
       finish(id, worker_error("worker_output", i18n::tr("agent.worker.bad_line")));
     }
@@ -229,16 +257,20 @@ void Jobs::finish(std::uint64_t id, Result<json> result) {
 // its plugins' groups are its runner's to end) and reaps it later, without
 // blocking the monitor on a process stuck in the kernel.
 void Jobs::end(JobMap::iterator it) {
-  ::kill(-it->second->pid, SIGKILL);
-  reaping_.push_back(it->second->pid);
+  // SIGTERM first: the worker ends its plugins' process groups (each plugin
+  // has one of its own), which a SIGKILL of the worker's group would miss.
+  ::kill(it->second->pid, SIGTERM);
+  reaping_.push_back({it->second->pid, Clock::now() + kStopGrace});
   jobs_.erase(it);
   reap();
 }
 
 void Jobs::reap() {
-  std::erase_if(reaping_, [](pid_t pid) {
-    const pid_t w = ::waitpid(pid, nullptr, WNOHANG);
-    return w == pid || (w < 0 && errno == ECHILD);
+  const auto now = Clock::now();
+  std::erase_if(reaping_, [now](const Stopping& s) {
+    if (now >= s.kill_at) ::kill(-s.pid, SIGKILL);
+    const pid_t w = ::waitpid(s.pid, nullptr, WNOHANG);
+    return w == s.pid || (w < 0 && errno == ECHILD);
   });
 }
 

@@ -30,10 +30,10 @@ inline constexpr const char* kWorkerAccount = "rdiag";
 
 struct JobOptions {
   std::string account = kWorkerAccount;
-  // A job that has not answered by then is killed with its process group and
+  // A job that has not answered by then is stopped (its plugins with it) and
   // ends with reason "worker_timeout". Plugins have at most 300 s each and
-  // run in parallel, so this leaves room for one full run.
-  std::chrono::seconds deadline{330};
+  // all run at once (up to 16), and a log scan reads at most 2 GiB a source.
+  std::chrono::seconds deadline{600};
   std::size_t max_output = std::size_t{64} << 20;  // the whole answer, progress included
   std::size_t max_running = 4;                     // more: refused, "too_many_jobs"
 };
@@ -85,7 +85,13 @@ class Jobs {
   JobOptions options_;
   std::uint64_t next_id_ = 1;
   JobMap jobs_;
-  std::vector<pid_t> reaping_;  // killed, not yet reaped
+  // Told to stop (SIGTERM), not yet reaped; their group gets SIGKILL at kill_at.
+  struct Stopping {
+    pid_t pid;
+    std::chrono::steady_clock::time_point kill_at;
+  };
+  static constexpr std::chrono::seconds kStopGrace{1};
+  std::vector<Stopping> reaping_;
   std::vector<JobProgress> progress_;
   std::vector<JobDone> done_;
 };

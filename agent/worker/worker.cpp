@@ -2,6 +2,7 @@
 // monitor (agent/worker/jobs.cpp) already demoted to the `rdiag` account.
 // It reads one job, runs it and answers on descriptor 3, then exits: one
 // process per job, so nothing a plugin or a log did lingers into the next.
+#include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -10,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "agent/exec/process_runner.h"
 #include "agent/logs/jobs.h"
 #include "agent/worker/diag.h"
 #include "agent/worker/jobs.h"
@@ -66,6 +68,13 @@ void harden() {
   ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 }
 
+// The monitor's "stop now" (a cancelled or overdue job): end every plugin's
+// process group, then ourselves. Only async-signal-safe calls.
+void on_stop(int) {
+  exec::kill_all_groups();
+  ::_exit(143);
+}
+
 Result<json> run_job(const json& job, const Progress& progress) {
   const std::string kind = job["kind"].get<std::string>();
   if (kind == "diag") return run_diag_job(job, progress);
@@ -78,6 +87,9 @@ Result<json> run_job(const json& job, const Progress& progress) {
 
 int run_worker() {
   harden();
+  struct sigaction stop {};
+  stop.sa_handler = &on_stop;
+  ::sigaction(SIGTERM, &stop, nullptr);
   auto job = read_job();
   if (!job) {
     write_line({{"error", {{"reason", job.error().reason}, {"message", job.error().message}}}});

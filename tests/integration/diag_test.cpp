@@ -29,6 +29,7 @@ const std::vector<std::string> kSecrets = {
     "13812345678",           // mainland mobile number
     "4111111111111111",      // card number passing Luhn
     "AKIAIOSFODNN7EXAMPLE",  // cloud access key
+    "Json4Secret",           // a key and its value, apart in a plugin's JSON
 };
 
 class Diag : public SessionTest {
@@ -245,6 +246,7 @@ TEST_F(Diag, NoSecretLeavesTheServerAndTheSummaryCountsThem) {
  "customer": "张三 身份证 11010519491231002X 手机 13812345678",
  "card": "4111 1111 1111 1111",
  "key": "AKIAIOSFODNN7EXAMPLE",
+ "settings": {"db_password": "Json4Secret"},
  "findings": [{"severity": "error", "id": "leak", "title": "t",
    "evidence": ["login as erp with password=T0pS3cretDb failed"], "cause": "c", "remedy": "r"}]}
 JSON

@@ -16,6 +16,7 @@
 
 #include "common/digest.h"
 #include "common/ssh_key.h"
+#include "tests/support/file_text.h"
 
 namespace rdiag::agent::bundle {
 namespace {
@@ -23,16 +24,8 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-void put(const std::string& path, const std::string& text) {
-  std::ofstream(path, std::ios::binary) << text;
-}
+using test::put;
+using test::slurp;
 
 int sh(const std::string& command) {
   const int status = std::system(command.c_str());  // NOLINT(cert-env33-c): test tools

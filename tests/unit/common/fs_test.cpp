@@ -11,6 +11,8 @@
 #include <sstream>
 #include <thread>
 
+#include "tests/support/file_text.h"
+
 namespace rdiag {
 namespace {
 
@@ -35,16 +37,8 @@ class FsTest : public ::testing::Test {
   std::string dir_;
 };
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-void put(const std::string& path, const std::string& text) {
-  std::ofstream(path, std::ios::binary) << text;
-}
+using test::put;
+using test::slurp;
 
 mode_t mode_of(const std::string& path) {
   struct stat st {};

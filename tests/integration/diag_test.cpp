@@ -218,6 +218,29 @@ TEST_F(Diag, BadPluginsAreErrorEntriesAndTheRunEndsInTime) {
   EXPECT_NE(ps.exit_code, 0) << ps.out;
 }
 
+TEST_F(Diag, AnEngineerWhoGoesAwayTakesThePluginsWithHim) {
+  plugin("slow", "exec sleep 777\n");  // timeout_s 5: the runner would end it only then
+  RpcClient c;
+  diagnose_session(c, with_plugins());
+  ASSERT_TRUE(c.write(rpc_request(99, "diag.run", json::object()).dump() + "\n"));
+  ASSERT_TRUE(wait_until(
+      [] {
+        return run({"pgrep", "-f", "sleep 777"}).exit_code == 0;
+      },
+      milliseconds(5000)));
+  const auto t0 = Clock::now();
+  c.close();
+  // The connection ends, the monitor stops the worker, the worker ends the
+  // plugin's process group: well before the plugin's own 5 s deadline.
+  EXPECT_TRUE(wait_until(
+      [] {
+        return run({"pgrep", "-f", "sleep 777"}).exit_code != 0;
+      },
+      milliseconds(3000)))
+      << agent_.log();
+  std::printf("[ plugin gone %.2f s after the engineer left ]\n", seconds_since(t0));
+}
+
 TEST_F(Diag, TheWorkerRunsAsTheRdiagAccount) {
   if (::geteuid() != 0) GTEST_SKIP() << "the worker keeps the agent's user unless it runs as root";
   auto id = run({"id", "-u", "rdiag"});

@@ -85,7 +85,8 @@ r_kb=$(cut -d' ' -f2 "$WORK/rdiag.txt" | median)
 s_s=$(cut -d' ' -f1 "$WORK/sos.txt" | median)
 s_kb=$(cut -d' ' -f2 "$WORK/sos.txt" | median)
 bundle_kb=$(($(stat -c %s "$WORK/bundle.tar.gz") / 1024))
-sos_kb=$(($(find "$WORK/sos" -name '*.tar*' -type f -printf '%s\n' | head -1) / 1024))
+sos_bytes=$(find "$WORK/sos" -type f -name 'sosreport*' -printf '%s\n' | sort -n | tail -1)
+sos_kb=$((${sos_bytes:-0} / 1024))
 
 {
   echo "collect vs sos report, median of $RUNS runs each (interleaved), $(date -u +%Y-%m-%dT%H:%MZ)"

@@ -118,9 +118,14 @@ Jobs::Jobs(JobOptions options) : options_(std::move(options)) {}
 
 Jobs::~Jobs() {
   for (auto& [id, job] : jobs_) ::kill(job->pid, SIGTERM);
-  for (auto& [id, job] : jobs_) reaping_.push_back({job->pid, Clock::now()});
-  // A moment for the workers to end their plugins' groups, then no mercy.
-  if (!reaping_.empty()) ::usleep(200000);
+  for (auto& [id, job] : jobs_) reaping_.push_back({job->pid, Clock::now() + kStopGrace});
+  // A moment for the workers to end their plugins' groups (most have exited
+  // already), then no mercy.
+  const auto give_up = Clock::now() + std::chrono::milliseconds(200);
+  while (!reaping_.empty() && Clock::now() < give_up) {
+    reap();
+    if (!reaping_.empty()) ::usleep(10000);
+  }
   for (const Stopping& s : reaping_) {
     ::kill(-s.pid, SIGKILL);
     ::waitpid(s.pid, nullptr, 0);

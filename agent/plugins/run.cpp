@@ -1,13 +1,11 @@
 #include "agent/plugins/run.h"
 
 #include <sys/stat.h>
-
-#include <cerrno>
-
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstring>  // sigabbrev_np

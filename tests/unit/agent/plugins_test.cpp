@@ -297,7 +297,8 @@ TEST_F(PluginTree, EnvFileProblemIsThatPluginsEntry) {
   const auto env_path = root_ / "pg.env";
   write_file(dir / "plugin.json",
              R"({"name": "env", "collect": {"command": ["collect.py"],
-      "env_file": ")" + env_path.string() + "\"}}",
+      "env_file": ")" +
+                 env_path.string() + "\"}}",
              0644);
   install("good");
   write_file(plugins_ / "logsonly.json", "{}", 0644);  // not a folder: ignored

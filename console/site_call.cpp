@@ -28,7 +28,15 @@ int with_site(const Invocation& inv, Context& ctx, const std::function<int(SshCl
   }
   SiteSession session(ctx, *site);
   if (auto r = session.open(); !r) return report_failure(ctx, r.error(), session.last_rpc_code());
-  return body(session.client());
+  // The agent's answers are read as the agent's protocol promises; one that
+  // has a field of the wrong type is the agent's fault, said as such.
+  try {
+    return body(session.client());
+  } catch (const nlohmann::json::exception& e) {
+    return report_failure(ctx,
+                          make_error(i18n::tr("console.diag.bad_answer", terminal_safe(e.what())),
+                                     kReasonAgentInconsistent));
+  }
 }
 
 Result<json> call_with_progress(SshClient& client, Context& ctx, std::string_view method,

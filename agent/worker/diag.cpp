@@ -61,14 +61,14 @@ void redact_strings(json& v, const redact::Engine& engine, redact::Summary& summ
   }
 }
 
-std::vector<std::string> names_of(const json& job) {
-  std::vector<std::string> names;
-  if (job.contains("collectors") && job["collectors"].is_array()) {
-    for (const json& n : job["collectors"]) {
-      if (n.is_string()) names.push_back(n.get<std::string>());
-    }
+// The strings of a job's list field (absent or not a list: none).
+std::vector<std::string> strings_of(const json& job, const char* field) {
+  std::vector<std::string> out;
+  if (!job.contains(field) || !job[field].is_array()) return out;
+  for (const json& v : job[field]) {
+    if (v.is_string()) out.push_back(v.get<std::string>());
   }
-  return names;
+  return out;
 }
 
 // A plugin refused at discovery (ownership, a bad plugin.json) is listed
@@ -171,15 +171,6 @@ json scan_logs_for(const json& job, const std::vector<plugins::Plugin>& found,
   return out;
 }
 
-std::vector<std::string> strings_of(const json& job, const char* field) {
-  std::vector<std::string> out;
-  if (!job.contains(field) || !job[field].is_array()) return out;
-  for (const json& v : job[field]) {
-    if (v.is_string()) out.push_back(v.get<std::string>());
-  }
-  return out;
-}
-
 // Unknown collector names are refused before anything runs.
 Result<void> check_names(const std::vector<std::string>& names) {
   std::vector<std::string> unknown;
@@ -240,7 +231,7 @@ std::string host_name() {
 
 Result<json> run_diag_job(const json& job, const Progress& progress) {
   const auto t0 = Clock::now();
-  const std::vector<std::string> names = names_of(job);
+  const std::vector<std::string> names = strings_of(job, "collectors");
   if (auto known = check_names(names); !known) return known.error();
   plugins::Discovery found =
       plugins::discover(strings_of(job, "plugins_dirs"), job.value("trusted_uid", uid_t{0}));

@@ -23,9 +23,12 @@ std::string errno_text(int err);
 // Owns a file descriptor and closes it on every path out of a scope.
 class UniqueFd {
  public:
+  UniqueFd() : fd_(-1) {}
   explicit UniqueFd(int fd) : fd_(fd) {}
   UniqueFd(const UniqueFd&) = delete;
   UniqueFd& operator=(const UniqueFd&) = delete;
+  UniqueFd(UniqueFd&& other) noexcept : fd_(other.release()) {}
+  UniqueFd& operator=(UniqueFd&& other) noexcept;
   ~UniqueFd();
 
   int get() const { return fd_; }

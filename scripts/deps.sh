@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   libssh-dev libssl-dev nlohmann-json3-dev libcli11-dev libfmt-dev libspdlog-dev
   libgtest-dev libsystemd-dev libseccomp-dev
-  libvectorscan-dev libpcre2-dev libarchive-dev libboost1.81-dev
+  libvectorscan-dev libpcre2-dev libarchive-dev zlib1g-dev libboost1.81-dev
   openssh-client openssh-server procps python3
   postgresql postgresql-client mariadb-client
 )

@@ -1,9 +1,9 @@
 #include "agent/logs/reader.h"
 
-#include <archive.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -17,8 +17,18 @@ namespace {
 
 constexpr std::size_t kTailStep = 64 * 1024;
 
+// Reads of a compressed file go through zlib's unsigned int lengths.
+constexpr std::size_t kMaxGzRead = std::size_t{1} << 30;
+
 Error read_error(const std::string& path, const char* why) {
   return make_error(i18n::tr("agent.logs.read_failed", path, why), "unreadable");
+}
+
+Error gz_error(const std::string& path, gzFile gz) {
+  int code = Z_OK;
+  const char* why = ::gzerror(gz, &code);
+  if (code == Z_ERRNO) why = std::strerror(errno);
+  return make_error(i18n::tr("agent.logs.gz_failed", path, why), "unreadable");
 }
 
 }  // namespace
@@ -34,16 +44,9 @@ Result<LogReader> LogReader::open(const std::string& path, bool gz) {
     return make_error(i18n::tr("agent.logs.not_regular", path), "not_regular");
   }
   if (!gz) return r;
-  r.archive_ = archive_read_new();
-  if (r.archive_ == nullptr) return read_error(path, std::strerror(ENOMEM));
-  archive_read_support_filter_gzip(r.archive_);
-  archive_read_support_format_raw(r.archive_);
-  archive_entry* entry = nullptr;
-  if (archive_read_open_fd(r.archive_, fd, 64 * 1024) != ARCHIVE_OK ||
-      archive_read_next_header(r.archive_, &entry) != ARCHIVE_OK) {
-    return make_error(i18n::tr("agent.logs.gz_failed", path, archive_error_string(r.archive_)),
-                      "unreadable");
-  }
+  // zlib reads the members of a concatenated .gz one after another, as gzip -d does.
+  r.gz_ = ::gzdopen(fd, "rb");
+  if (r.gz_ == nullptr) return read_error(path, std::strerror(ENOMEM));
   return r;
 }
 
@@ -54,32 +57,32 @@ LogReader::~LogReader() {
 LogReader::LogReader(LogReader&& other) noexcept
     : fd_(std::exchange(other.fd_, -1)),
       path_(std::move(other.path_)),
-      archive_(std::exchange(other.archive_, nullptr)) {}
+      gz_(std::exchange(other.gz_, nullptr)) {}
 
 LogReader& LogReader::operator=(LogReader&& other) noexcept {
   if (this != &other) {
     close();
     fd_ = std::exchange(other.fd_, -1);
     path_ = std::move(other.path_);
-    archive_ = std::exchange(other.archive_, nullptr);
+    gz_ = std::exchange(other.gz_, nullptr);
   }
   return *this;
 }
 
 void LogReader::close() {
-  if (archive_ != nullptr) archive_read_free(archive_);
-  archive_ = nullptr;
+  if (gz_ != nullptr) {
+    ::gzclose(gz_);  // closes fd_ too
+    fd_ = -1;
+  }
+  gz_ = nullptr;
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
 }
 
 Result<std::size_t> LogReader::read(char* buf, std::size_t size) {
-  if (archive_ != nullptr) {
-    const la_ssize_t n = archive_read_data(archive_, buf, size);
-    if (n < 0) {
-      return make_error(i18n::tr("agent.logs.gz_failed", path_, archive_error_string(archive_)),
-                        "unreadable");
-    }
+  if (gz_ != nullptr) {
+    const int n = ::gzread(gz_, buf, static_cast<unsigned>(std::min(size, kMaxGzRead)));
+    if (n < 0) return gz_error(path_, gz_);
     return static_cast<std::size_t>(n);
   }
   for (;;) {
@@ -92,7 +95,7 @@ Result<std::size_t> LogReader::read(char* buf, std::size_t size) {
 Result<std::string> LogReader::tail(std::size_t lines, std::size_t max_bytes) {
   std::string data;
   bool from_start = true;  // data begins at the file's first byte
-  if (archive_ != nullptr) {
+  if (gz_ != nullptr) {
     std::string chunk(kTailStep, '\0');
     for (;;) {
       auto n = read(chunk.data(), chunk.size());

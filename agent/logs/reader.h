@@ -11,13 +11,14 @@
 
 #include "common/result.h"
 
-struct archive;
+struct gzFile_s;
 
 namespace rdiag::agent::logs {
 
 class LogReader {
  public:
-  // gz: decompress with libarchive (raw format + gzip filter). Errors name
+  // gz: decompress with zlib (a truncated or corrupt file fails at the read
+  // that meets the damage, naming the file). Errors name
   // the file; reason "not_regular" or "unreadable".
   static Result<LogReader> open(const std::string& path, bool gz);
 
@@ -41,7 +42,7 @@ class LogReader {
 
   int fd_ = -1;
   std::string path_;
-  ::archive* archive_ = nullptr;
+  gzFile_s* gz_ = nullptr;
 };
 
 }  // namespace rdiag::agent::logs

@@ -56,7 +56,7 @@ std::string source_names(const SourceSet& set);  // "erp, postgresql" or "(none)
 
 struct LogFile {
   std::string path;
-  bool gz = false;       // read through libarchive's gzip filter
+  bool gz = false;       // read through zlib
   bool current = false;  // not a rotated sibling
   EpochMs mtime = 0;
 };

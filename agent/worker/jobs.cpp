@@ -3,12 +3,14 @@
 #include <fcntl.h>
 #include <linux/close_range.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
+#include <filesystem>
 #include <optional>
 #include <stdexcept>
 #include <string_view>
@@ -32,28 +34,69 @@ constexpr int kMaxDepth = 64;
 // Room for the whole job line in the socket, so sending it never blocks.
 constexpr int kSendBuffer = 1 << 20;
 
+constexpr int kCompileFd = 4;
+
+Error worker_error(const std::string& reason, std::string message) {
+  return make_error(std::move(message), reason);
+}
+
+// Where the worker's executables are: beside the running agent (a build
+// tree, or a package that ships them together), else the installed libexec
+// folder. Only root can put a file beside an installed agent.
+std::string helper_path(const char* name) {
+  std::error_code ec;
+  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    std::filesystem::path beside = self.parent_path() / name;
+    if (std::filesystem::exists(beside, ec)) return beside.string();
+  }
+  return std::string(RDIAG_LIBEXEC_DIR) + "/" + name;
+}
+
+struct Executables {
+  int worker;
+  int compile;
+};
+
 // Between fork and exec: async-signal-safe calls only. Descriptor 3 is the
-// socket, 0 and 1 are /dev/null, 2 stays the agent's log.
-[[noreturn]] void exec_worker(int sock, const RunAs* account, char* const* envp) noexcept {
+// socket, 4 the compile helper's executable, 0 and 1 are /dev/null, 2 stays
+// the agent's log. The worker is executed through a descriptor opened while
+// we were root, so the `rdiag` account needs no way into the folders above
+// it (a build tree under a private home, say).
+[[noreturn]] void exec_worker(int sock, const RunAs* account, char* const* envp,
+                              const Executables& exe) noexcept {
   sigset_t none;
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
   ::setpgid(0, 0);
   const int s = ::fcntl(sock, F_DUPFD_CLOEXEC, 10);
+  const int w = ::fcntl(exe.worker, F_DUPFD_CLOEXEC, 10);
+  const int c = ::fcntl(exe.compile, F_DUPFD_CLOEXEC, 10);
   const int null_fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
   const int n = null_fd < 0 ? -1 : ::fcntl(null_fd, F_DUPFD_CLOEXEC, 10);
-  if (s < 0 || n < 0 || ::dup2(n, 0) < 0 || ::dup2(n, 1) < 0 || ::dup2(s, kWorkerFd) < 0) {
+  if (s < 0 || w < 0 || c < 0 || n < 0 || ::dup2(n, 0) < 0 || ::dup2(n, 1) < 0 ||
+      ::dup2(s, kWorkerFd) < 0 || ::dup2(c, kCompileFd) < 0) {
     ::_exit(71);
   }
-  // Whatever whoever started the agent left open does not reach the worker.
-  if (::close_range(kWorkerFd + 1, ~0U, 0) != 0) ::_exit(71);
+  // Whatever whoever started the agent left open does not reach the worker
+  // (w is needed until the exec itself, which closes it).
+  if (::close_range(kCompileFd + 1, ~0U, CLOSE_RANGE_CLOEXEC) != 0) ::_exit(71);
   if (account != nullptr && !become(*account)) ::_exit(72);
   if (::chdir("/") != 0) ::_exit(71);
-  char arg0[] = "rdiag-agent";
-  char arg1[] = "worker";
-  char* argv[] = {arg0, arg1, nullptr};
-  ::execve("/proc/self/exe", argv, envp);
+  char arg0[] = "rdiag-worker";
+  char* argv[] = {arg0, nullptr};
+  ::syscall(SYS_execveat, w, "", argv, envp, AT_EMPTY_PATH);
   ::_exit(71);
+}
+
+Result<UniqueFd> open_executable(const char* name) {
+  const std::string path = helper_path(name);
+  UniqueFd fd(::open(path.c_str(), O_PATH | O_CLOEXEC));
+  if (fd.get() < 0) {
+    return worker_error("no_worker",
+                        i18n::tr("agent.worker.no_executable", path, errno_text(errno)));
+  }
+  return fd;
 }
 
 std::vector<std::string> worker_env() {
@@ -95,10 +138,6 @@ json parse_bounded(std::string_view line) {
   } catch (const std::exception&) {
     return json();
   }
-}
-
-Error worker_error(const std::string& reason, std::string message) {
-  return make_error(std::move(message), reason);
 }
 
 }  // namespace
@@ -147,6 +186,16 @@ Result<std::uint64_t> Jobs::start(const json& job) {
     if (!a) return a.error();
     account = std::move(*a);
   }
+  // Opened once, while we are root, and kept: an upgrade that replaces the
+  // files mid-run still gives this agent the workers of its own version.
+  if (exe_.worker.get() < 0) {
+    auto w = open_executable("rdiag-worker");
+    if (!w) return w.error();
+    auto c = open_executable("rdiag-compile");
+    if (!c) return c.error();
+    exe_.worker = std::move(*w);
+    exe_.compile = std::move(*c);
+  }
   std::vector<std::string> env = worker_env();
   std::vector<char*> envp;
   for (std::string& e : env) envp.push_back(e.data());
@@ -156,7 +205,10 @@ Result<std::uint64_t> Jobs::start(const json& job) {
     return worker_error("no_socket", i18n::tr("agent.worker.no_socket", errno_text(errno)));
   }
   const pid_t pid = ::fork();
-  if (pid == 0) exec_worker(sv[1], account ? &*account : nullptr, envp.data());
+  if (pid == 0) {
+    exec_worker(sv[1], account ? &*account : nullptr, envp.data(),
+                {exe_.worker.get(), exe_.compile.get()});
+  }
   ::close(sv[1]);
   if (pid < 0) {
     ::close(sv[0]);

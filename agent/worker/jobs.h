@@ -1,5 +1,5 @@
 // Work the monitor hands to the collector worker (DESIGN.md "Processes,
-// accounts and paths"): each job is a fresh `rdiag-agent worker` process,
+// accounts and paths"): each job is a fresh `rdiag-worker` process,
 // demoted to the `rdiag` account before exec, that reads one job line on
 // descriptor 3 and answers on the same socket with NDJSON: any number of
 // {"progress": {...}} lines, then one {"result": ...} or {"error": {...}}
@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "common/fs.h"
 #include "common/result.h"
 
 namespace rdiag::agent {
@@ -83,6 +84,12 @@ class Jobs {
   void reap();
 
   JobOptions options_;
+  // rdiag-worker and rdiag-compile, opened (O_PATH) at the first job.
+  struct Executables {
+    UniqueFd worker;
+    UniqueFd compile;
+  };
+  Executables exe_;
   std::uint64_t next_id_ = 1;
   JobMap jobs_;
   // Told to stop (SIGTERM), not yet reaped; their group gets SIGKILL at kill_at.
@@ -97,7 +104,8 @@ class Jobs {
 };
 
 // The worker's side: reads the job from descriptor 3, runs it, writes the
-// answer; the process exit code. `rdiag-agent worker` (never typed by people).
+// answer; the process exit code. `rdiag-worker` (never typed by people); its
+// descriptor 4, when open, is the `rdiag-compile` executable.
 int run_worker();
 
 }  // namespace rdiag::agent

@@ -1,7 +1,10 @@
-// The collector worker's process: `rdiag-agent worker`, started by the
-// monitor (agent/worker/jobs.cpp) already demoted to the `rdiag` account.
+// The collector worker's process: `rdiag-worker`, started by the monitor
+// (agent/worker/jobs.cpp) already demoted to the `rdiag` account. A binary of
+// its own, linked with what a job needs and no more (no libssh, no
+// libarchive), because its size is what a customer sees on a busy server.
 // It reads one job, runs it and answers on descriptor 3, then exits: one
 // process per job, so nothing a plugin or a log did lingers into the next.
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -17,6 +20,7 @@
 #include "agent/worker/jobs.h"
 #include "common/fs.h"
 #include "common/i18n.h"
+#include "common/redact/engine.h"
 
 namespace rdiag::agent {
 namespace {
@@ -24,6 +28,7 @@ namespace {
 using json = nlohmann::json;
 
 constexpr int kWorkerFd = 3;
+constexpr int kCompileFd = 4;
 constexpr std::size_t kMaxJobBytes = std::size_t{256} << 10;
 // CPU seconds: above the monitor's wall-clock deadline, so the monitor's
 // message (timeout) is what people see; this only stops a runaway loop.
@@ -87,6 +92,9 @@ Result<json> run_job(const json& job, const Progress& progress) {
 
 int run_worker() {
   harden();
+  // Vectorscan compiles in `rdiag-compile` (hs_child.h): this process only
+  // scans. Close-on-exec, so no plugin sees it.
+  if (::fcntl(kCompileFd, F_SETFD, FD_CLOEXEC) == 0) redact::compile_in_helper(kCompileFd);
   struct sigaction stop {};
   stop.sa_handler = &on_stop;
   ::sigaction(SIGTERM, &stop, nullptr);

@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <ctime>
 #include <limits>
 #include <utility>
 
@@ -83,39 +82,6 @@ Result<Event> make_next_event(const Event* prev_or_null, std::string_view genesi
   e.hash = event_hash(e);
   if (auto ok = check_event(e, known_type); !ok) return ok.error();
   return e;
-}
-
-std::string format_ts(std::chrono::system_clock::time_point tp) {
-  using namespace std::chrono;
-  const auto ms = floor<milliseconds>(tp);
-  const auto day = floor<days>(ms);
-  const year_month_day date{day};
-  const hh_mm_ss<milliseconds> time{ms - day};
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", static_cast<int>(date.year()),
-                     static_cast<unsigned>(date.month()), static_cast<unsigned>(date.day()),
-                     time.hours().count(), time.minutes().count(), time.seconds().count(),
-                     time.subseconds().count());
-}
-
-std::optional<std::chrono::system_clock::time_point> parse_ts(std::string_view ts) {
-  if (!is_valid_ts(ts)) return std::nullopt;
-  const auto num = [&](std::size_t at, std::size_t len) {
-    int v = 0;
-    for (char c : ts.substr(at, len)) v = v * 10 + (c - '0');
-    return v;
-  };
-  std::tm tm{};
-  tm.tm_year = num(0, 4) - 1900;
-  tm.tm_mon = num(5, 2) - 1;
-  tm.tm_mday = num(8, 2);
-  tm.tm_hour = num(11, 2);
-  tm.tm_min = num(14, 2);
-  tm.tm_sec = num(17, 2);
-  const auto tp =
-      std::chrono::system_clock::from_time_t(::timegm(&tm)) + std::chrono::milliseconds(num(20, 3));
-  // timegm carries Feb 30 into March: only a date that reads back is real.
-  if (format_ts(tp) != ts) return std::nullopt;
-  return tp;
 }
 
 }  // namespace rdiag::records

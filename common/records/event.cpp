@@ -48,7 +48,6 @@ std::string shown(std::string_view untrusted, std::size_t max_bytes = 80) {
   return s;
 }
 
-constexpr std::string_view kDigits = "0123456789";
 constexpr std::string_view kLowerHex = "0123456789abcdef";
 constexpr std::string_view kBase64 =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -88,12 +87,6 @@ bool is_rule_name(std::string_view s) {
 
 bool is_code_prefix(std::string_view s) {
   return s.size() >= 8 && s.size() <= 16 && only(s, kLowerHex);
-}
-
-int digits_at(std::string_view s, std::size_t pos, std::size_t count) {
-  int n = 0;
-  for (std::size_t i = pos; i < pos + count; ++i) n = n * 10 + (s[i] - '0');
-  return n;
 }
 
 std::string canonical_dump(const json& value) {
@@ -360,23 +353,6 @@ bool is_valid_actor(std::string_view actor) {
   if (auto rule = after(actor, "policy:")) return is_rule_name(*rule);
   if (auto code = after(actor, "code:")) return is_code_prefix(*code);
   return false;
-}
-
-bool is_valid_ts(std::string_view ts) {
-  constexpr std::string_view kShape = "dddd-dd-ddTdd:dd:dd.dddZ";
-  if (ts.size() != kShape.size()) return false;
-  for (std::size_t i = 0; i < ts.size(); ++i) {
-    const bool ok =
-        kShape[i] == 'd' ? kDigits.find(ts[i]) != std::string_view::npos : ts[i] == kShape[i];
-    if (!ok) return false;
-  }
-  using namespace std::chrono;
-  const year_month_day date{year{digits_at(ts, 0, 4)},
-                            month{static_cast<unsigned>(digits_at(ts, 5, 2))},
-                            day{static_cast<unsigned>(digits_at(ts, 8, 2))}};
-  // No :60: system_clock does not show leap seconds, so our writers never do.
-  return date.ok() && digits_at(ts, 11, 2) < 24 && digits_at(ts, 14, 2) < 60 &&
-         digits_at(ts, 17, 2) < 60;
 }
 
 bool is_hex_digest(std::string_view s) {

@@ -30,6 +30,10 @@ Result<AdHoc> compile_adhoc(const std::vector<std::string>& patterns) {
     if (failure.message.empty()) {
       return make_error(i18n::tr("common.redact.no_memory"), "no_memory");
     }
+    if (failure.whole) {
+      return make_error(i18n::tr("common.redact.compile_failed", failure.message),
+                        "compile_failed");
+    }
     return make_error(
         i18n::tr("common.redact.bad_adhoc", failure.index + 1,
                  sanitize_utf8(patterns[failure.index]), "Vectorscan", failure.message),

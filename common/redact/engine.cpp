@@ -143,6 +143,10 @@ Result<std::shared_ptr<const detail::EngineCore>> Builder::finish() {
     if (failure.message.empty()) {
       return make_error(i18n::tr("common.redact.no_memory"), "no_memory");
     }
+    if (failure.whole) {
+      return make_error(i18n::tr("common.redact.compile_failed", failure.message),
+                        "compile_failed");
+    }
     return rejected_entry(failure.index, failure.message);
   }
   core_->db = std::move(*db);

@@ -100,6 +100,12 @@ class AdHoc {
   std::shared_ptr<const detail::AdHocCore> core_;
 };
 
+// From now on every Vectorscan compile of this process (Engine::build,
+// compile_adhoc) runs in a fresh `rdiag-compile` helper, executed through
+// helper_exe_fd (an O_PATH descriptor is enough), under CPU and memory
+// limits; see hs_child.h. The collector worker calls this first thing.
+void compile_in_helper(int helper_exe_fd);
+
 // Errors name the pattern's position (1-based), the pattern and the compiler's message.
 Result<AdHoc> compile_adhoc(const std::vector<std::string>& patterns);
 

@@ -16,7 +16,7 @@ std::string pcre_message(int code) {
 }
 
 hs_database_t* compile_once(const std::vector<HsDatabase::Expr>& exprs,
-                            const std::vector<bool>& prefilter, hs_compile_error_t** err) {
+                            const std::vector<bool>& prefilter, HsDatabase::Failure* failure) {
   std::vector<const char*> patterns;
   std::vector<unsigned> flags;
   std::vector<unsigned> ids;
@@ -30,11 +30,23 @@ hs_database_t* compile_once(const std::vector<HsDatabase::Expr>& exprs,
     flags.push_back(f);
     ids.push_back(static_cast<unsigned>(i));
   }
+  if (const int helper = compile_helper_fd(); helper >= 0) {
+    return compile_with_helper(helper, patterns, flags, failure);
+  }
   hs_database_t* db = nullptr;
+  hs_compile_error_t* err = nullptr;
   const hs_error_t rc =
       hs_compile_multi(patterns.data(), flags.data(), ids.data(),
-                       static_cast<unsigned>(exprs.size()), HS_MODE_BLOCK, nullptr, &db, err);
-  return rc == HS_SUCCESS ? db : nullptr;
+                       static_cast<unsigned>(exprs.size()), HS_MODE_BLOCK, nullptr, &db, &err);
+  if (rc == HS_SUCCESS) return db;
+  failure->message = err->message;
+  if (err->expression < 0) {
+    failure->whole = true;
+  } else {
+    failure->index = static_cast<std::size_t>(err->expression);
+  }
+  hs_free_compile_error(err);
+  return nullptr;
 }
 
 }  // namespace
@@ -94,8 +106,8 @@ std::optional<HsDatabase> HsDatabase::build(const std::vector<Expr>& exprs, Fail
   std::vector<std::string> plain_message(exprs.size());
   // Each retry turns prefilter mode on for one more expression, so this ends.
   for (std::size_t attempt = 0; attempt <= exprs.size(); ++attempt) {
-    hs_compile_error_t* err = nullptr;
-    hs_database_t* db = compile_once(exprs, prefilter, &err);
+    Failure f;
+    hs_database_t* db = compile_once(exprs, prefilter, &f);
     if (db != nullptr) {
       HsDatabase out;
       out.db_.reset(db, hs_free_database);
@@ -104,12 +116,9 @@ std::optional<HsDatabase> HsDatabase::build(const std::vector<Expr>& exprs, Fail
       out.prototype_.reset(scratch, hs_free_scratch);
       return out;
     }
-    const int index = err->expression;
-    Failure f{index < 0 ? 0 : static_cast<std::size_t>(index), err->message};
-    hs_free_compile_error(err);
-    if (index < 0 || prefilter[f.index]) {
+    if (f.whole || prefilter[f.index]) {
       // Prefilter mode did not help: report what the plain compile said.
-      if (index >= 0 && !plain_message[f.index].empty()) f.message = plain_message[f.index];
+      if (!f.whole && !plain_message[f.index].empty()) f.message = plain_message[f.index];
       *failure = f;
       return std::nullopt;
     }

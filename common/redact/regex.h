@@ -66,6 +66,9 @@ class HsDatabase {
   struct Failure {
     std::size_t index = 0;  // which expression
     std::string message;    // Vectorscan's own words
+    // No one expression's fault: the compiler itself failed (out of memory,
+    // or its helper process ended without an answer); message says how.
+    bool whole = false;
   };
   static std::optional<HsDatabase> build(const std::vector<Expr>& exprs, Failure* failure);
 
@@ -81,5 +84,13 @@ class HsDatabase {
   std::shared_ptr<hs_database_t> db_;
   std::shared_ptr<hs_scratch_t> prototype_;
 };
+
+// Set by compile_in_helper (engine.h); -1: compile in this process.
+int compile_helper_fd();
+// One compile in `rdiag-compile` (hs_child.h). nullptr and *failure set when
+// a pattern was refused or the helper gave no usable answer.
+hs_database_t* compile_with_helper(int exe, const std::vector<const char*>& patterns,
+                                   const std::vector<unsigned>& flags,
+                                   HsDatabase::Failure* failure);
 
 }  // namespace rdiag::redact::detail

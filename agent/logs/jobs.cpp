@@ -50,28 +50,33 @@ struct Common {
   json redact;
 };
 
-// Plugins, agent.json's sources and the plugins' sources, as every log job needs them.
-Result<Common> load(const json& job) {
+plugins::Discovery discover_for(const json& job) {
   std::vector<std::string> dirs;
   for (const json& d : job.value("plugins_dirs", json::array())) {
     if (d.is_string()) dirs.push_back(d.get<std::string>());
   }
-  plugins::Discovery found = plugins::discover(dirs, job.value("trusted_uid", uid_t{0}));
+  return plugins::discover(dirs, job.value("trusted_uid", uid_t{0}));
+}
+
+// Plugins, agent.json's sources and the plugins' sources, as every log job needs them.
+Result<Common> load(const json& job, const plugins::Discovery& found) {
   auto config = parse_config_logs(job.value("logs", json::array()));
   if (!config) return config.error();
-  Common c{merge_sources(std::move(*config), found.plugins), std::move(found.plugins),
+  Common c{merge_sources(std::move(*config), found.plugins), found.plugins,
            job.value("redact", json::array())};
   // A refused plugin's logs are missing from the scan: say why.
   for (const Error& e : found.refused) c.sources.notes.push_back(e.message);
   return c;
 }
 
-Result<json> scan_job(const json& job, const Progress& progress) {
-  auto c = load(job);
+Result<json> scan_job(const json& job, const plugins::Discovery& found,
+                      const redact::Engine* engine, const Progress& progress) {
+  auto c = load(job, found);
   if (!c) return c.error();
   ScanInput in;
   in.sources = std::move(c->sources);
   in.plugins = std::move(c->plugins);
+  in.engine = engine;
   in.redact = std::move(c->redact);
   auto sources = strings(job, "sources");
   auto rules = strings(job, "rules");
@@ -95,7 +100,7 @@ Result<json> scan_job(const json& job, const Progress& progress) {
 }
 
 Result<json> tail_job(const json& job) {
-  auto c = load(job);
+  auto c = load(job, discover_for(job));
   if (!c) return c.error();
   if (!job.contains("source") || !job["source"].is_string()) {
     return bad_job(i18n::tr("agent.logs.want_source"));
@@ -121,7 +126,12 @@ Result<json> guarded(const json& job, F&& run) {
 }  // namespace
 
 Result<json> run_logs_scan_job(const json& job, const Progress& progress) {
-  return guarded(job, [&] { return scan_job(job, progress); });
+  return guarded(job, [&] { return scan_job(job, discover_for(job), nullptr, progress); });
+}
+
+Result<json> run_logs_scan_with(const json& job, const plugins::Discovery& found,
+                                const redact::Engine* engine, const Progress& progress) {
+  return guarded(job, [&] { return scan_job(job, found, engine, progress); });
 }
 
 Result<json> run_logs_tail_job(const json& job, const Progress& /*progress*/) {

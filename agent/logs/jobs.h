@@ -5,7 +5,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "agent/plugins/discovery.h"
 #include "agent/worker/diag.h"
+#include "common/redact/engine.h"
 #include "common/result.h"
 
 namespace rdiag::agent::logs {
@@ -18,6 +20,13 @@ namespace rdiag::agent::logs {
 // "logs", "done", "total", "name"} before each source. Errors: bad_job,
 // bad_config (naming logs[i].field), unknown_source, unknown_rule, bad_pattern.
 Result<nlohmann::json> run_logs_scan_job(const nlohmann::json& job, const Progress& progress);
+
+// The same over plugins discovered already and, when not null, an engine
+// built from all_scan_rules (agent/logs/scan.h): diag.run's log scan, which
+// would otherwise discover the plugins and compile the rules a second time.
+Result<nlohmann::json> run_logs_scan_with(const nlohmann::json& job,
+                                          const plugins::Discovery& found,
+                                          const redact::Engine* engine, const Progress& progress);
 
 // job: {"kind": "logs.tail", "lang", "logs", "redact", "plugins_dirs",
 // "trusted_uid", "source": name, "lines"?: 1..1000 (default 100)}.

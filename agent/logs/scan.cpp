@@ -70,6 +70,14 @@ Result<std::vector<RuleRef>> select_rules(const std::vector<plugins::Plugin>& fo
   return picked;
 }
 
+std::vector<redact::ScanRule> scan_rules_of(const std::vector<RuleRef>& rules) {
+  std::vector<redact::ScanRule> out;
+  out.reserve(rules.size());
+  for (const RuleRef& r : rules)
+    out.push_back({r.plugin->name + ":" + r.spec->id, r.spec->pattern});
+  return out;
+}
+
 class Scanner {
  public:
   Scanner(const ScanInput& in, const redact::Engine& engine, const redact::AdHoc& adhoc,
@@ -338,12 +346,13 @@ Result<json> scan_logs(const ScanInput& in, const Progress& progress) {
   if (!sources) return sources.error();
   auto rules = select_rules(in.plugins, in.only_rules);
   if (!rules) return rules.error();
-  std::vector<redact::ScanRule> scan_rules;
-  for (const RuleRef& r : *rules) {
-    scan_rules.push_back({r.plugin->name + ":" + r.spec->id, r.spec->pattern});
+  const redact::Engine* engine = in.only_rules.empty() ? in.engine : nullptr;
+  std::optional<redact::Engine> own;
+  if (engine == nullptr) {
+    auto built = build_redactor(in.redact, in.plugins, scan_rules_of(*rules));
+    if (!built) return built.error();
+    engine = &own.emplace(std::move(*built));
   }
-  auto engine = build_redactor(in.redact, in.plugins, scan_rules);
-  if (!engine) return engine.error();
   auto adhoc = redact::compile_adhoc(in.patterns);
   if (!adhoc) return adhoc.error();
   Scanner scanner(in, *engine, *adhoc, std::move(*rules));
@@ -357,6 +366,11 @@ Result<json> scan_logs(const ScanInput& in, const Progress& progress) {
   }
   out.update(scanner.finish(t0, sources->size()));
   return out;
+}
+
+std::vector<redact::ScanRule> all_scan_rules(const std::vector<plugins::Plugin>& found) {
+  auto rules = select_rules(found, {});  // never fails when nothing is picked by name
+  return rules ? scan_rules_of(*rules) : std::vector<redact::ScanRule>{};
 }
 
 json findings_from_scan(const json& scan) {

@@ -33,6 +33,7 @@
 #include "agent/logs/sources.h"
 #include "agent/plugins/manifest.h"
 #include "agent/worker/diag.h"
+#include "common/redact/engine.h"
 #include "common/result.h"
 
 namespace rdiag::agent::logs {
@@ -41,9 +42,18 @@ inline constexpr std::size_t kDefaultMaxMatches = 100;
 inline constexpr std::size_t kMaxMatches = 1000;
 inline constexpr std::size_t kSamplesPerRule = 5;
 
+// Every plugin scan rule, named "<plugin>:<id>", in the order scan_logs
+// hands them to the engine: an engine built from these (build_redactor) may
+// be passed in ScanInput::engine.
+std::vector<redact::ScanRule> all_scan_rules(const std::vector<plugins::Plugin>& found);
+
 struct ScanInput {
   SourceSet sources;
   std::vector<plugins::Plugin> plugins;
+  // Built already (diag.run builds one engine for its whole job) from
+  // all_scan_rules(plugins) and `redact`; used when only_rules is empty.
+  // Null: scan_logs builds its own.
+  const redact::Engine* engine = nullptr;
   nlohmann::json redact = nlohmann::json::array();  // agent.json "redact", raw
   std::vector<std::string> only_sources;            // empty: every source
   std::vector<std::string> only_rules;              // empty: every plugin rule; "id" or "plugin:id"

@@ -146,15 +146,21 @@ json redaction_list(const redact::Summary& s) {
   return out;
 }
 
-// The plugins' log rules over every log source since `since` (default: the
-// last day), through the same job logs.scan runs: counts, first and last
-// seen, redacted samples. A scan that cannot run is noted, not fatal.
-json scan_logs_for(const json& job, const std::vector<plugins::Plugin>& found,
-                   const Progress& progress) {
-  // Nothing to read: no engine to build for it either.
+// Whether diag.run scans logs at all: some plugin names log folders, or
+// agent.json lists sources. Nothing to read: no rules to compile either.
+bool scans_logs(const json& job, const std::vector<plugins::Plugin>& found) {
   const bool plugin_logs = std::any_of(found.begin(), found.end(),
                                        [](const plugins::Plugin& p) { return !p.logs.empty(); });
-  if (!plugin_logs && job.value("logs", json::array()).empty()) {
+  return plugin_logs || !job.value("logs", json::array()).empty();
+}
+
+// The plugins' log rules over every log source since `since` (default: the
+// last day), through the same code logs.scan runs: counts, first and last
+// seen, redacted samples. `engine` holds the rules already (null: the scan
+// builds its own). A scan that cannot run is noted, not fatal.
+json scan_logs_for(const json& job, const plugins::Discovery& found, const redact::Engine* engine,
+                   const Progress& progress) {
+  if (!scans_logs(job, found.plugins)) {
     return {{"sources", json::array()}, {"rules", json::array()}, {"summary", {{"sources", 0}}}};
   }
   json scan_job = job;
@@ -163,12 +169,32 @@ json scan_logs_for(const json& job, const std::vector<plugins::Plugin>& found,
   if (!scan_job.contains("since")) {
     scan_job["since"] = records::format_ts(std::chrono::system_clock::now() - kDefaultLogWindow);
   }
-  auto scan = logs::run_logs_scan_job(scan_job, progress);
+  auto scan = logs::run_logs_scan_with(scan_job, found, engine, progress);
   if (!scan)
     return {{"error", {{"reason", scan.error().reason}, {"message", scan.error().message}}}};
   json out = std::move(*scan);
   out["since"] = scan_job["since"];
   return out;
+}
+
+// One engine for the whole job: the redactions and, when logs are scanned,
+// the plugins' scan rules, compiled once. A scan rule that does not compile
+// must not cost the diagnosis its redaction: then the engine is built
+// without the rules, and the log scan reports the bad rule itself.
+struct JobEngine {
+  Result<redact::Engine> engine = make_error("", "");
+  bool scans = false;  // built from all_scan_rules: the log scan can use it
+};
+
+JobEngine build_job_engine(const json& job, const plugins::Discovery& found) {
+  const json redact_config = job.value("redact", json::array());
+  if (scans_logs(job, found.plugins)) {
+    const auto rules = logs::all_scan_rules(found.plugins);
+    auto with_rules = build_redactor(redact_config, found.plugins, rules);
+    if (with_rules) return {std::move(with_rules), true};
+    if (rules.empty()) return {std::move(with_rules), false};  // the redactions failed
+  }
+  return {build_redactor(redact_config, found.plugins), false};
 }
 
 // Unknown collector names are refused before anything runs.
@@ -246,7 +272,8 @@ Result<json> run_diag_job(const json& job, const Progress& progress) {
   CollectorsRun collected;
   std::thread collectors(
       [&names, &engine_ready, &collected] { run_collectors_with(names, engine_ready, collected); });
-  auto engine = build_redactor(job.value("redact", json::array()), found.plugins);
+  JobEngine built = build_job_engine(job, found);
+  auto& engine = built.engine;
   ready.set_value(engine ? &*engine : nullptr);
   redact::Summary redactions;
   json entries = json::array();
@@ -255,7 +282,7 @@ Result<json> run_diag_job(const json& job, const Progress& progress) {
     progress({{"stage", "plugins"}, {"done", 0}, {"total", found.plugins.size()}});
     entries = run_plugins_redacted(job, found, *engine, redactions);
     progress({{"stage", "logs"}});
-    log_scan = scan_logs_for(job, found.plugins, progress);
+    log_scan = scan_logs_for(job, found, built.scans ? &*engine : nullptr, progress);
     add_scan_redactions(redactions, log_scan);
   }
   collectors.join();

@@ -157,5 +157,33 @@ TEST_F(Logs, RuleHitsAreFindingsOfTheDiagnosis) {
   expect_no_secret(got.dump());
 }
 
+// diag.run compiles the redactions and the plugins' scan rules together
+// once; a rule only Vectorscan refuses ("x*" matches the empty string) must
+// cost the log scan, which names it, and never the diagnosis or its
+// redaction.
+TEST_F(Logs, ARuleTheCompilerRefusesCostsTheLogScanNotTheDiagnosis) {
+  json manifest = json::parse(read_file((plugins_ / "erp" / "plugin.json").string()));
+  manifest["rules"].push_back({{"id", "empty-match"},
+                               {"pattern", "x*"},
+                               {"severity", "warning"},
+                               {"title", "t"},
+                               {"cause", "c"},
+                               {"remedy", "r"}});
+  write_file((plugins_ / "erp" / "plugin.json").string(), manifest.dump(), 0644);
+  RpcClient c;
+  start_granted(c);
+  json a = call(c, "diag.run", {{"since", "30d"}}, milliseconds(60000));
+  ASSERT_TRUE(a.contains("result")) << a.dump();
+  json got = call(c, "report.get", {{"report_id", "report-1"}});
+  const json& report = got["result"];
+  ASSERT_TRUE(report["logs"].contains("error")) << report["logs"].dump();
+  const std::string why = report["logs"]["error"].value("message", "");
+  EXPECT_NE(why.find("erp:empty-match"), std::string::npos) << why;
+  EXPECT_NE(why.find("Vectorscan"), std::string::npos) << why;
+  EXPECT_EQ(report["collectors"].size(), 9U);
+  EXPECT_TRUE(report["redaction"].is_array());
+  expect_no_secret(got.dump());
+}
+
 }  // namespace
 }  // namespace rdiag::test

@@ -6,6 +6,9 @@
 #include <fstream>
 #include <string>
 
+#include "agent/collect/collector.h"
+#include "agent/plugins/discovery.h"
+#include "common/i18n.h"
 #include "common/version.h"
 
 namespace rdiag::agent {
@@ -21,6 +24,15 @@ std::string os_pretty_name() {
     return v;
   }
   return "Linux";
+}
+
+// The built-in collectors: [{"name", "summary"}], summary in the agent's language.
+nlohmann::json collectors_json() {
+  nlohmann::json out = nlohmann::json::array();
+  for (const collect::Collector& c : collect::registry()) {
+    out.push_back({{"name", c.name}, {"summary", i18n::tr(c.summary_id)}});
+  }
+  return out;
 }
 
 }  // namespace
@@ -49,10 +61,24 @@ nlohmann::json agent_info_base(const HostFacts& host, const AgentKeys& keys,
           {"host_key", key_json(keys.host)},
           {"seal_key", key_json(keys.seal)},
           {"plugins", nlohmann::json::array()},
-          {"collectors", nlohmann::json::array()},
+          {"collectors", collectors_json()},
           {"fixes", nlohmann::json::array()},
           {"relay", {{"state", "off"}}},
           {"limits", {{"max_request_bytes", max_request_bytes}}}};
+}
+
+nlohmann::json plugins_json(const std::vector<std::string>& dirs, uid_t trusted_uid) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const plugins::Plugin& p : plugins::discover(dirs, trusted_uid).plugins) {
+    nlohmann::json logs = nlohmann::json::array();
+    for (const plugins::LogSpec& l : p.logs) logs.push_back(l.name);
+    out.push_back({{"name", p.name},
+                   {"description", p.description},
+                   {"collect", p.collect.has_value()},
+                   {"logs", std::move(logs)},
+                   {"rules", p.rules.size()}});
+  }
+  return out;
 }
 
 }  // namespace rdiag::agent

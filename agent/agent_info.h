@@ -1,7 +1,11 @@
 // agent.info: what an engineer may learn before any grant.
 #pragma once
 
+#include <sys/types.h>
+
 #include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
 
 #include "agent/keys.h"
 #include "common/engineers.h"
@@ -21,5 +25,12 @@ nlohmann::json engineer_json(const Engineer& engineer);
 // built once at start-up, since none of it changes while the agent runs.
 nlohmann::json agent_info_base(const HostFacts& host, const AgentKeys& keys,
                                std::size_t max_request_bytes);
+
+// The plugins a diagnosis would run now, looked up afresh on each call (a
+// plugin customer IT installs shows at once, as it does for diag.run):
+// [{"name", "description", "collect": bool, "logs": [source names],
+// "rules": N}], in discovery order. Refused plugins are left out here; a
+// diagnosis lists them with the reason.
+nlohmann::json plugins_json(const std::vector<std::string>& dirs, uid_t trusted_uid);
 
 }  // namespace rdiag::agent

@@ -230,6 +230,7 @@ std::optional<std::string> Monitor::answer_auth_succeeded(ConnState& conn,
 std::optional<std::string> Monitor::answer_agent_info(ConnState& conn) {
   nlohmann::json info = info_base_;
   info["engineer"] = engineer_json(*conn.engineer);
+  info["plugins"] = plugins_json(config_.plugins_dirs, ::geteuid());
   return answer_frame(MonType::kAgentInfo, info);
 }
 

@@ -166,6 +166,37 @@ TEST_F(Diag, BadParametersAreRefusedAndNothingIsStored) {
   EXPECT_FALSE(fs::exists(report_file(sid, "report-1")));
 }
 
+// agent.info answers before any grant what a diagnosis would run: the
+// built-in collectors and the plugins installed now (one added while the
+// agent runs shows at once; one the loader refuses does not show).
+TEST_F(Diag, AgentInfoListsTheCollectorsAndTheInstalledPlugins) {
+  install("good");
+  start(with_plugins());
+  RpcClient c;
+  connect(c, alice_);
+  json info = call(c, "agent.info", json::object());
+  ASSERT_TRUE(info.contains("result")) << info.dump();
+  std::vector<std::string> collectors;
+  for (const json& col : info["result"]["collectors"]) {
+    collectors.push_back(col.value("name", ""));
+    EXPECT_FALSE(col.value("summary", "").empty()) << col.dump();
+  }
+  EXPECT_EQ(collectors, (std::vector<std::string>{"cpu", "disk", "limits", "memory", "network",
+                                                  "os", "processes", "services", "time"}));
+  ASSERT_EQ(info["result"]["plugins"].size(), 1U) << info.dump();
+  EXPECT_EQ(info["result"]["plugins"][0].value("name", ""), "good");
+  EXPECT_EQ(info["result"]["plugins"][0].value("description", ""), "test fixture");
+  EXPECT_TRUE(info["result"]["plugins"][0].value("collect", false));
+
+  install("broken");
+  plugin("writable", "echo {}\n");
+  ::chmod((plugins_ / "writable" / "plugin.json").c_str(), 0666);  // refused: others may write
+  info = call(c, "agent.info", json::object());
+  std::vector<std::string> names;
+  for (const json& p : info["result"]["plugins"]) names.push_back(p.value("name", ""));
+  EXPECT_EQ(names, (std::vector<std::string>{"broken", "good"})) << info.dump();
+}
+
 TEST_F(Diag, ReportsNeedTheDiagnoseScope) {
   start();
   RpcClient c;

@@ -8,7 +8,12 @@
 #   RDIAG_BENCH_BUILD=DIR bench/log_scan.sh   # build somewhere else than build/bench
 #
 # ripgrep only counts (`rg -c -f rules`, one pass, any rule); rdiag also
-# counts per rule and redacts every line. Both are timed on a warm page
+# counts per rule and redacts every line. Two rdiag figures: the engine alone
+# (scan_bench: the file handed to it by read(2) or mmap), and a whole
+# logs.scan job through the real collector worker (bench/logs_scan_job.py:
+# rdiag-worker started as the agent starts it, the 20 rules in a plugin, the
+# log as a source, compiled by rdiag-compile, samples and first/last seen
+# kept, the result written back as JSON). Both are timed on a warm page
 # cache, by wall clock and by CPU time (user + system): on a shared machine
 # CPU time is the fairer figure. The report is printed and kept in
 # build/bench/last-log-scan.txt.
@@ -35,7 +40,7 @@ mkdir -p "$BUILD"
 {
   cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DRDIAG_BUILD_TESTS=OFF \
     -DRDIAG_WERROR=ON &&
-    cmake --build "$BUILD" --target scan_bench
+    cmake --build "$BUILD" --target scan_bench rdiag-worker rdiag-compile
 } >"$BUILD/build.log" 2>&1 || { tail -40 "$BUILD/build.log" >&2; die "build failed (log: $BUILD/build.log)"; }
 BENCH="$BUILD/bench/scan_bench"
 
@@ -72,6 +77,9 @@ note "rdiag (read)"
 READ_JSON=$("$BENCH" scan --file "$LOG" --runs "$RUNS")
 note "rdiag (mmap)"
 MMAP_JSON=$("$BENCH" scan --file "$LOG" --runs "$RUNS" --mmap)
+note "rdiag logs.scan job (rdiag-worker)"
+JOB_JSON=$(python3 "$ROOT/bench/logs_scan_job.py" "$BUILD/agent/rdiag-worker" \
+  "$BUILD/agent/rdiag-compile" "$LOG" "$WORK/rules.txt" "$RUNS")
 field() {
   python3 -c 'import json, sys
 v = json.loads(sys.argv[1])[sys.argv[2]]
@@ -85,6 +93,8 @@ print(json.dumps(v) if isinstance(v, dict) else v)' "$1" "$2"
   row "rg -c -f rules (count only)" "$RG_WALL" "$RG_CPU"
   row "rdiag scan+redact, read(2)" "$(field "$READ_JSON" seconds)" "$(field "$READ_JSON" cpu_seconds)"
   row "rdiag scan+redact, mmap" "$(field "$MMAP_JSON" seconds)" "$(field "$MMAP_JSON" cpu_seconds)"
+  row "rdiag logs.scan job (worker)" "$(field "$JOB_JSON" seconds)" "$(field "$JOB_JSON" cpu_seconds)"
   echo "rdiag redactions: $(field "$READ_JSON" redactions)"
   echo "rdiag lines failed closed: $(field "$READ_JSON" failed_closed)"
+  echo "logs.scan job: lines per rule $(field "$JOB_JSON" rules), redactions $(field "$JOB_JSON" redactions)"
 } | tee "$BUILD/last-log-scan.txt"

@@ -23,8 +23,7 @@ void require(bool ok) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   // Mostly well-formed requests: the magic is ours, the fuzzer writes the rest.
-  std::string request(rdiag::redact::detail::kHelperMagic,
-                      rdiag::redact::detail::kHelperMagicSize);
+  std::string request(rdiag::redact::detail::kHelperMagic, rdiag::redact::detail::kHelperMagicSize);
   request.append(reinterpret_cast<const char*>(data), size);
   const int in = ::memfd_create("req", MFD_CLOEXEC);
   const int out = ::memfd_create("ans", MFD_CLOEXEC);

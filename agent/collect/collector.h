@@ -44,6 +44,10 @@ struct Collector {
 // processes services time.
 const std::vector<Collector>& registry();
 
+// Ok when every name is a built-in collector; else an Error naming the
+// first unknown one and listing the known ones (reason "unknown_collector").
+Result<void> check_names(const std::vector<std::string>& names);
+
 // Runs the named collectors (all when names is empty); an unknown name is an Error
 // naming it and listing the known ones (reason "unknown_collector"), nothing run.
 // One part per collector, in registry order:

@@ -44,19 +44,28 @@ nlohmann::json part(std::string_view name, const Result<nlohmann::json>& r, mill
   return j;
 }
 
-Result<std::vector<const Collector*>> select(const std::vector<std::string>& names) {
-  std::vector<const Collector*> out;
-  for (const Collector& c : registry()) {
-    if (names.empty() || std::find(names.begin(), names.end(), c.name) != names.end()) {
-      out.push_back(&c);
-    }
-  }
+}  // namespace
+
+Result<void> check_names(const std::vector<std::string>& names) {
+  const auto& reg = registry();
   for (const std::string& n : names) {
-    const auto& reg = registry();
     if (std::none_of(reg.begin(), reg.end(), [&](const Collector& c) { return c.name == n; })) {
       std::string known;
       for (const Collector& c : reg) known += (known.empty() ? "" : ", ") + std::string(c.name);
       return make_error(i18n::tr("agent.collect.unknown_collector", n, known), "unknown_collector");
+    }
+  }
+  return {};
+}
+
+namespace {
+
+Result<std::vector<const Collector*>> select(const std::vector<std::string>& names) {
+  if (auto known = check_names(names); !known) return known.error();
+  std::vector<const Collector*> out;
+  for (const Collector& c : registry()) {
+    if (names.empty() || std::find(names.begin(), names.end(), c.name) != names.end()) {
+      out.push_back(&c);
     }
   }
   return out;

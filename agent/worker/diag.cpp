@@ -197,21 +197,6 @@ JobEngine build_job_engine(const json& job, const plugins::Discovery& found) {
   return {build_redactor(redact_config, found.plugins), false};
 }
 
-// Unknown collector names are refused before anything runs.
-Result<void> check_names(const std::vector<std::string>& names) {
-  std::vector<std::string> unknown;
-  for (const std::string& n : names) {
-    const auto& reg = collect::registry();
-    if (std::none_of(reg.begin(), reg.end(), [&n](const auto& c) { return c.name == n; })) {
-      unknown.push_back(n);
-    }
-  }
-  if (unknown.empty()) return {};
-  // run_collectors words the error (naming the collector and the known ones).
-  auto refused = collect::run_collectors(unknown, {});
-  return refused ? make_error(unknown.front(), "unknown_collector") : refused.error();
-}
-
 struct CollectorsRun {
   Result<json> parts = json();
   redact::Summary redactions;  // this thread's own: merged after the join
@@ -258,7 +243,8 @@ std::string host_name() {
 Result<json> run_diag_job(const json& job, const Progress& progress) {
   const auto t0 = Clock::now();
   const std::vector<std::string> names = strings_of(job, "collectors");
-  if (auto known = check_names(names); !known) return known.error();
+  // Unknown collector names are refused before anything runs.
+  if (auto known = collect::check_names(names); !known) return known.error();
   plugins::Discovery found =
       plugins::discover(strings_of(job, "plugins_dirs"), job.value("trusted_uid", uid_t{0}));
 

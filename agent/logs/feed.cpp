@@ -32,13 +32,17 @@ std::uint64_t filter_lines(std::string_view text, SinceFilter& filter, std::stri
 }  // namespace
 
 Result<FeedStats> feed_file(LogReader& reader, redact::Engine::Scan& scan, SinceFilter filter,
-                            std::uint64_t budget) {
+                            std::uint64_t budget, Deadline deadline) {
   FeedStats st;
   std::string buf(kChunk, '\0');
   std::string carry;  // a line cut by the chunk boundary (since cut only)
   std::string kept;
   bool last_nl = true;
   for (;;) {
+    if (deadline && std::chrono::steady_clock::now() >= *deadline) {
+      st.cut = st.out_of_time = true;
+      break;
+    }
     auto n = reader.read(buf.data(), buf.size());
     if (!n) return n.error();
     if (*n == 0) break;

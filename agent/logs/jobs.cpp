@@ -70,13 +70,15 @@ Result<Common> load(const json& job, const plugins::Discovery& found) {
 }
 
 Result<json> scan_job(const json& job, const plugins::Discovery& found,
-                      const redact::Engine* engine, const Progress& progress) {
+                      const redact::Engine* engine, std::chrono::steady_clock::time_point deadline,
+                      const Progress& progress) {
   auto c = load(job, found);
   if (!c) return c.error();
   ScanInput in;
   in.sources = std::move(c->sources);
   in.plugins = std::move(c->plugins);
   in.engine = engine;
+  in.deadline = deadline;
   in.redact = std::move(c->redact);
   auto sources = strings(job, "sources");
   auto rules = strings(job, "rules");
@@ -126,12 +128,16 @@ Result<json> guarded(const json& job, F&& run) {
 }  // namespace
 
 Result<json> run_logs_scan_job(const json& job, const Progress& progress) {
-  return guarded(job, [&] { return scan_job(job, discover_for(job), nullptr, progress); });
+  const auto deadline = job_deadline(job, std::chrono::steady_clock::now());
+  return guarded(job,
+                 [&] { return scan_job(job, discover_for(job), nullptr, deadline, progress); });
 }
 
 Result<json> run_logs_scan_with(const json& job, const plugins::Discovery& found,
-                                const redact::Engine* engine, const Progress& progress) {
-  return guarded(job, [&] { return scan_job(job, found, engine, progress); });
+                                const redact::Engine* engine,
+                                std::chrono::steady_clock::time_point deadline,
+                                const Progress& progress) {
+  return guarded(job, [&] { return scan_job(job, found, engine, deadline, progress); });
 }
 
 Result<json> run_logs_tail_job(const json& job, const Progress& /*progress*/) {

@@ -26,7 +26,9 @@ Result<nlohmann::json> run_logs_scan_job(const nlohmann::json& job, const Progre
 // would otherwise discover the plugins and compile the rules a second time.
 Result<nlohmann::json> run_logs_scan_with(const nlohmann::json& job,
                                           const plugins::Discovery& found,
-                                          const redact::Engine* engine, const Progress& progress);
+                                          const redact::Engine* engine,
+                                          std::chrono::steady_clock::time_point deadline,
+                                          const Progress& progress);
 
 // job: {"kind": "logs.tail", "lang", "logs", "redact", "plugins_dirs",
 // "trusted_uid", "source": name, "lines"?: 1..1000 (default 100)}.

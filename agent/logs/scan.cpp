@@ -86,6 +86,7 @@ class Scanner {
 
   json scan_source(const Source& s);
   json finish(Clock::time_point t0, std::size_t sources);
+  bool out_of_time() const { return out_of_time_; }
 
  private:
   std::optional<redact::ScanResult> run(const Feeder& feed, redact::Encoding enc, json& entry,
@@ -99,6 +100,10 @@ class Scanner {
               std::map<std::uint64_t, Match>& out) const;
   Feeder file_feeder(const LogFile& f, std::uint64_t budget) const;
   Feeder journal_feeder(const Source& s, std::uint64_t budget) const;
+  void mark_out_of_time(json& entry) {
+    entry["cut_reason"] = "time";
+    out_of_time_ = true;
+  }
 
   const ScanInput& in_;
   const redact::Engine& engine_;
@@ -107,17 +112,19 @@ class Scanner {
   std::vector<RuleAgg> aggs_;
   json matches_ = json::array();
   bool cut_ = false;
+  bool out_of_time_ = false;
   redact::Summary redactions_;
   std::uint64_t files_ = 0, lines_ = 0, bytes_ = 0;
 };
 
 Feeder Scanner::file_feeder(const LogFile& f, std::uint64_t budget) const {
   const std::optional<EpochMs> since = in_.since;
-  return [f, budget, since](redact::Engine::Scan& scan) -> Result<FeedStats> {
-    auto reader = LogReader::open(f.path, f.gz);
-    if (!reader) return reader.error();
-    return feed_file(*reader, scan, SinceFilter(since), budget);
-  };
+  return
+      [f, budget, since, deadline = in_.deadline](redact::Engine::Scan& scan) -> Result<FeedStats> {
+        auto reader = LogReader::open(f.path, f.gz);
+        if (!reader) return reader.error();
+        return feed_file(*reader, scan, SinceFilter(since), budget, deadline);
+      };
 }
 
 Feeder Scanner::journal_feeder(const Source& s, std::uint64_t budget) const {
@@ -149,6 +156,7 @@ std::optional<redact::ScanResult> Scanner::run(const Feeder& feed, redact::Encod
   entry["lines"] = entry.value("path", "") == "journal" ? r.lines : stats->lines;
   entry["bytes"] = stats->bytes;
   if (stats->cut) entry["cut"] = true;
+  if (stats->out_of_time) mark_out_of_time(entry);
   budget -= std::min(budget, stats->bytes);
   ++files_;
   lines_ += entry["lines"].get<std::uint64_t>();
@@ -185,6 +193,12 @@ json Scanner::scan_source(const Source& s) {
     json entry = {{"path", f.path}};
     if (budget == 0) {
       entry["cut"] = true;
+      out["files"].push_back(std::move(entry));
+      continue;
+    }
+    if (in_.deadline && Clock::now() >= *in_.deadline) {
+      entry["cut"] = true;
+      mark_out_of_time(entry);
       out["files"].push_back(std::move(entry));
       continue;
     }
@@ -365,6 +379,7 @@ Result<json> scan_logs(const ScanInput& in, const Progress& progress) {
     out["sources"].push_back(scanner.scan_source(s));
   }
   out.update(scanner.finish(t0, sources->size()));
+  if (scanner.out_of_time()) out["notes"].push_back(i18n::tr("agent.logs.out_of_time"));
   return out;
 }
 

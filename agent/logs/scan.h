@@ -23,6 +23,7 @@
 // logs.tail result: {"source", "file", "lines": ["redacted line", ...]}.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -60,6 +61,10 @@ struct ScanInput {
   std::vector<std::string> patterns;                // ad-hoc, run on redacted text
   std::optional<EpochMs> since;
   std::size_t max_matches = kDefaultMaxMatches;
+  // The job's deadline: files not read by then are marked "cut" with
+  // "cut_reason": "time", and a note says so (the journal is bounded by
+  // bytes only).
+  std::optional<std::chrono::steady_clock::time_point> deadline;
 };
 
 // Errors: unknown_source, unknown_rule (naming the id and the known ones),

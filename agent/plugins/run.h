@@ -3,8 +3,10 @@
 // crashes, floods or prints garbage costs its own entry, never the report.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,6 +18,10 @@ struct RunOptions {
   std::size_t parallel = 4;
   std::size_t output_cap = 4U << 20;
   std::string lang;  // LANG and LC_ALL for the plugins; empty: C.UTF-8
+  // The job's own limit: a plugin's timeout_s is cut to the time left, and
+  // a plugin with less than a second left is not started (reason "no_time").
+  // Plugins beyond `parallel` start later than this assumes (see below).
+  std::optional<std::chrono::steady_clock::time_point> deadline;
 };
 
 // One entry per plugin with a collect command, in the order given:

@@ -28,6 +28,14 @@ namespace {
 using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
+// The monitor's deadline when a job does not say (JobOptions::deadline).
+constexpr std::chrono::milliseconds kDefaultBudget{600'000};
+// Time kept back to write the answer: the report's checks, redaction and
+// JSON of a large report take seconds, not more.
+constexpr std::chrono::seconds kAnswerMargin{15};
+// What the plugins leave the log scan, at least, when they would run long.
+constexpr std::chrono::seconds kScanReserve{60};
+
 constexpr std::chrono::hours kDefaultLogWindow{24};
 // Between the two CPU samples: long enough for a busy/idle share to mean
 // something, short enough that a whole diagnosis stays well under a second.
@@ -159,7 +167,7 @@ bool scans_logs(const json& job, const std::vector<plugins::Plugin>& found) {
 // seen, redacted samples. `engine` holds the rules already (null: the scan
 // builds its own). A scan that cannot run is noted, not fatal.
 json scan_logs_for(const json& job, const plugins::Discovery& found, const redact::Engine* engine,
-                   const Progress& progress) {
+                   Clock::time_point deadline, const Progress& progress) {
   if (!scans_logs(job, found.plugins)) {
     return {{"sources", json::array()}, {"rules", json::array()}, {"summary", {{"sources", 0}}}};
   }
@@ -169,7 +177,7 @@ json scan_logs_for(const json& job, const plugins::Discovery& found, const redac
   if (!scan_job.contains("since")) {
     scan_job["since"] = records::format_ts(std::chrono::system_clock::now() - kDefaultLogWindow);
   }
-  auto scan = logs::run_logs_scan_with(scan_job, found, engine, progress);
+  auto scan = logs::run_logs_scan_with(scan_job, found, engine, deadline, progress);
   if (!scan)
     return {{"error", {{"reason", scan.error().reason}, {"message", scan.error().message}}}};
   json out = std::move(*scan);
@@ -221,8 +229,10 @@ void run_collectors_with(const std::vector<std::string>& names,
 }
 
 json run_plugins_redacted(const json& job, const plugins::Discovery& found,
-                          const redact::Engine& engine, redact::Summary& redactions) {
+                          const redact::Engine& engine, Clock::time_point deadline,
+                          redact::Summary& redactions) {
   plugins::RunOptions opt;
+  opt.deadline = deadline;
   // All at once (up to 16): the slowest plugin, not the sum, bounds the run.
   opt.parallel = 16;
   opt.lang = job.value("lang", "") == "zh_CN" ? "zh_CN.UTF-8" : "C.UTF-8";
@@ -242,6 +252,7 @@ std::string host_name() {
 
 Result<json> run_diag_job(const json& job, const Progress& progress) {
   const auto t0 = Clock::now();
+  const auto deadline = job_deadline(job, t0);
   const std::vector<std::string> names = strings_of(job, "collectors");
   // Unknown collector names are refused before anything runs.
   if (auto known = collect::check_names(names); !known) return known.error();
@@ -266,9 +277,10 @@ Result<json> run_diag_job(const json& job, const Progress& progress) {
   json log_scan = json::object();
   if (engine) {
     progress({{"stage", "plugins"}, {"done", 0}, {"total", found.plugins.size()}});
-    entries = run_plugins_redacted(job, found, *engine, redactions);
+    // The plugins leave the log scan a share of the time (they rarely need it).
+    entries = run_plugins_redacted(job, found, *engine, deadline - kScanReserve, redactions);
     progress({{"stage", "logs"}});
-    log_scan = scan_logs_for(job, found, built.scans ? &*engine : nullptr, progress);
+    log_scan = scan_logs_for(job, found, built.scans ? &*engine : nullptr, deadline, progress);
     add_scan_redactions(redactions, log_scan);
   }
   collectors.join();
@@ -291,6 +303,14 @@ Result<json> run_diag_job(const json& job, const Progress& progress) {
   report["redaction"] = redaction_list(redactions);
   report["summary"] = summary_of(report, redactions, t0);
   return report;
+}
+
+Clock::time_point job_deadline(const json& job, Clock::time_point start) {
+  std::chrono::milliseconds budget = kDefaultBudget;
+  if (auto it = job.find("budget_ms"); it != job.end() && it->is_number_integer()) {
+    budget = std::chrono::milliseconds(std::max<std::int64_t>(0, it->get<std::int64_t>()));
+  }
+  return start + std::max<std::chrono::milliseconds>(budget - kAnswerMargin, {});
 }
 
 }  // namespace rdiag::agent

@@ -175,7 +175,13 @@ Result<std::uint64_t> Jobs::start(const json& job) {
   if (jobs_.size() >= options_.max_running) {
     return worker_error("too_many_jobs", i18n::tr("agent.worker.too_many", options_.max_running));
   }
-  const std::string line = job.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+  // The worker plans by the same deadline (agent/worker/diag.h job_deadline).
+  json with_budget = job;
+  if (with_budget.is_object()) {
+    with_budget["budget_ms"] =
+        std::chrono::duration_cast<std::chrono::milliseconds>(options_.deadline).count();
+  }
+  const std::string line = with_budget.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
   if (line.size() > kMaxJobBytes) {
     return worker_error("job_too_large", i18n::tr("agent.worker.job_too_large", line.size()));
   }

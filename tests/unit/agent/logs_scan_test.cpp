@@ -97,6 +97,30 @@ TEST(LogsScan, Gb18030LogMatchedByChineseRuleGivesUtf8Samples) {
   }
 }
 
+// A job whose time is up reads no more: the files left are marked cut for
+// time and a note says what to do, instead of the worker being killed with
+// nothing to show.
+TEST(LogsScan, AJobOutOfTimeMarksTheUnreadFilesAndSaysSo) {
+  PluginDir plugins(json::array({rule("db-down", "数据库连接失败")}), json::array());
+  const std::string path = kFixtures + "/logs/erp_gb18030.log";
+  const json logs = {{{"name", "erp"}, {"paths", {path}}, {"encoding", "gb18030"}}};
+  auto r = run_logs_scan_job(job(&plugins, logs, {{"budget_ms", 1}}), {});
+  ASSERT_TRUE(r) << r.error().message;
+  const json& file = (*r)["sources"][0]["files"][0];
+  EXPECT_EQ(file.value("cut", false), true) << r->dump(2);
+  EXPECT_EQ(file.value("cut_reason", ""), "time") << r->dump(2);
+  EXPECT_TRUE((*r)["rules"].empty()) << r->dump(2);
+  bool noted = false;
+  for (const json& n : (*r)["notes"])
+    noted = noted || n.get<std::string>().find("time limit") != std::string::npos;
+  EXPECT_TRUE(noted) << (*r)["notes"].dump();
+  // The same job with the monitor's ordinary budget reads the file.
+  auto whole = run_logs_scan_job(job(&plugins, logs, json::object()), {});
+  ASSERT_TRUE(whole) << whole.error().message;
+  EXPECT_FALSE(whole->at("sources")[0]["files"][0].contains("cut_reason"));
+  EXPECT_EQ(whole->at("rules")[0]["count"], 2);
+}
+
 TEST(LogsScan, PlantedSecretsNeverLeaveTheWorker) {
   PluginDir plugins(json::array({rule("any-error", "ERROR")}), json::array());
   const json logs = {{{"name", "app"}, {"paths", {kFixtures + "/logs_agent/secrets.log"}}}};

@@ -260,6 +260,34 @@ TEST_F(PluginTree, EveryKindOfBadPluginIsItsOwnErrorEntry) {
   }
 }
 
+// The job's deadline: a plugin with under a second left is not started, and
+// one that would outlast the job is cut to what is left, with a message
+// that blames the time left, not the plugin's own timeout_s.
+TEST_F(PluginTree, TheJobsDeadlineSkipsOrCutsPlugins) {
+  install("good");
+  RunOptions late;
+  late.deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+  json entries = run_plugins(discover_all(), late);
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_EQ(entries[0]["error"]["reason"], "no_time") << entries.dump();
+  EXPECT_TRUE(Contains(entries[0]["error"]["message"], "plugin good: not started"));
+
+  const fs::path slow = plugins_ / "slow";
+  fs::create_directory(slow);
+  ::chmod(slow.c_str(), 0755);
+  write_file(slow / "plugin.json",
+             R"({"name": "slow", "collect": {"command": ["run.sh"], "timeout_s": 60}})", 0644);
+  write_file(slow / "run.sh", "#!/bin/sh\nexec sleep 1000\n", 0755);
+  fs::remove_all(plugins_ / "good");
+  RunOptions soon;
+  soon.deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(1900);
+  entries = run_plugins(discover_all(), soon);
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_EQ(entries[0]["error"]["reason"], "timeout") << entries.dump();
+  EXPECT_TRUE(Contains(entries[0]["error"]["message"], "within the 1 s the diagnosis had left"))
+      << entries[0]["error"]["message"];
+}
+
 TEST_F(PluginTree, PluginSeesOnlyStdioDescriptors) {
   install("fds");
   const json entries = run_plugins(discover_all(), {});

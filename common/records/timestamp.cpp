@@ -52,20 +52,15 @@ std::string format_ts(std::chrono::system_clock::time_point tp) {
 
 std::optional<std::chrono::system_clock::time_point> parse_ts(std::string_view ts) {
   if (!is_valid_ts(ts)) return std::nullopt;
-  const auto num = [&](std::size_t at, std::size_t len) {
-    int v = 0;
-    for (char c : ts.substr(at, len)) v = v * 10 + (c - '0');
-    return v;
-  };
   std::tm tm{};
-  tm.tm_year = num(0, 4) - 1900;
-  tm.tm_mon = num(5, 2) - 1;
-  tm.tm_mday = num(8, 2);
-  tm.tm_hour = num(11, 2);
-  tm.tm_min = num(14, 2);
-  tm.tm_sec = num(17, 2);
-  const auto tp =
-      std::chrono::system_clock::from_time_t(::timegm(&tm)) + std::chrono::milliseconds(num(20, 3));
+  tm.tm_year = digits_at(ts, 0, 4) - 1900;
+  tm.tm_mon = digits_at(ts, 5, 2) - 1;
+  tm.tm_mday = digits_at(ts, 8, 2);
+  tm.tm_hour = digits_at(ts, 11, 2);
+  tm.tm_min = digits_at(ts, 14, 2);
+  tm.tm_sec = digits_at(ts, 17, 2);
+  const auto tp = std::chrono::system_clock::from_time_t(::timegm(&tm)) +
+                  std::chrono::milliseconds(digits_at(ts, 20, 3));
   // timegm carries Feb 30 into March: only a date that reads back is real.
   if (format_ts(tp) != ts) return std::nullopt;
   return tp;

@@ -12,14 +12,9 @@
 #include <string>
 
 #include "common/redact/hs_child.h"
+#include "tests/fuzz/fuzz_require.h"
 
-namespace {
-
-void require(bool ok) {
-  if (!ok) std::abort();
-}
-
-}  // namespace
+using rdiag::fuzz::require;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   // Mostly well-formed requests: the magic is ours, the fuzzer writes the rest.

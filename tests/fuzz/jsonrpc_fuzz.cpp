@@ -10,6 +10,7 @@
 
 #include "common/jsonrpc.h"
 #include "common/text_safety.h"
+#include "tests/fuzz/fuzz_require.h"
 
 namespace {
 
@@ -20,9 +21,7 @@ using rdiag::rpc::Request;
 // Small, so the fuzzer reaches the oversized path without megabyte inputs.
 constexpr std::size_t kCap = 256;
 
-void require(bool ok) {
-  if (!ok) std::abort();
-}
+using rdiag::fuzz::require;
 
 // A reply must be exactly one line of valid UTF-8 JSON whatever went in.
 void check_reply(const std::string& line) {

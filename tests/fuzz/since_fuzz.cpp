@@ -10,14 +10,9 @@
 
 #include "agent/logs/since.h"
 #include "common/redact/checks.h"
+#include "tests/fuzz/fuzz_require.h"
 
-namespace {
-
-void require(bool ok) {
-  if (!ok) std::abort();
-}
-
-}  // namespace
+using rdiag::fuzz::require;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);

@@ -180,6 +180,7 @@ class Run {
   void kill_group() const;
   void maybe_finish();
   void start_failed(std::string why);
+  void no_time(std::chrono::milliseconds left);
 
   asio::io_context& io_;
   const RunSpec& spec_;
@@ -193,12 +194,21 @@ class Run {
   std::array<char, 16384> out_buf_{};
   std::array<char, 16384> err_buf_{};
   Clock::time_point started_;
+  std::chrono::milliseconds given_{0};
   pid_t pid_ = -1;
   int status_ = 0;
   bool reaped_ = false, timed_out_ = false, overflow_ = false, finished_ = false;
 };
 
 void Run::launch() {
+  given_ = spec_.timeout;
+  if (spec_.not_after) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(*spec_.not_after - Clock::now());
+    if (left < spec_.min_left) return no_time(std::max(left, std::chrono::milliseconds(0)));
+    given_ = std::min(given_, left);
+  }
+  result_.time_given = given_;
   if (spec_.argv.empty() || spec_.argv[0].empty() || spec_.argv[0][0] != '/') {
     return start_failed(
         i18n::tr("agent.exec.relative_argv0", spec_.argv.empty() ? std::string() : spec_.argv[0]));
@@ -260,7 +270,7 @@ void Run::watch() {
   // readable once the leader died but before it is reaped, so its process
   // group id cannot have been reused when we kill the group.
   exit_.assign(static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0)));
-  timer_.expires_after(spec_.timeout);
+  timer_.expires_after(given_);
   timer_.async_wait([this](const boost::system::error_code& e) { on_deadline(e); });
   read_out();
   read_err();
@@ -364,6 +374,13 @@ void Run::maybe_finish() {
   done_cb_();
 }
 
+void Run::no_time(std::chrono::milliseconds left) {
+  finished_ = true;
+  result_.outcome = RunOutcome::kNoTime;
+  result_.time_given = left;
+  asio::post(io_, [this] { done_cb_(); });  // as start_failed: no recursion
+}
+
 void Run::start_failed(std::string why) {
   finished_ = true;
   result_.outcome = RunOutcome::kStartFailed;
@@ -431,6 +448,8 @@ const char* outcome_name(RunOutcome outcome) {
       return "overflow";
     case RunOutcome::kStartFailed:
       return "start_failed";
+    case RunOutcome::kNoTime:
+      return "no_time";
   }
   return "unknown";
 }

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,9 +20,15 @@ struct RunSpec {
   std::chrono::milliseconds timeout{10000};
   std::size_t stdout_cap = 4U << 20;   // over it: outcome kOverflow, child killed
   std::size_t stderr_cap = 16U << 10;  // over it: the rest is dropped, not an error
+  // The caller's own deadline (a diagnosis's time limit). Checked when the
+  // child is launched, which under run_all's `parallel` may be long after
+  // the call: the timer is the earlier of timeout and not_after, and a spec
+  // with less than min_left to go is not started at all (kNoTime).
+  std::optional<std::chrono::steady_clock::time_point> not_after;
+  std::chrono::milliseconds min_left{1000};
 };
 
-enum class RunOutcome { kExited, kSignaled, kTimedOut, kOverflow, kStartFailed };
+enum class RunOutcome { kExited, kSignaled, kTimedOut, kOverflow, kStartFailed, kNoTime };
 
 struct RunResult {
   RunOutcome outcome = RunOutcome::kStartFailed;
@@ -31,6 +38,10 @@ struct RunResult {
   std::string err;     // stderr (capped)
   std::int64_t elapsed_ms = 0;
   std::string error;  // kStartFailed: why (strerror text)
+  // The time the child was given: timeout, or less when not_after came
+  // first (kTimedOut then means "out of the caller's time"); kNoTime: what
+  // was left (never negative).
+  std::chrono::milliseconds time_given{0};
 };
 
 // Runs all specs concurrently (at most `parallel` at once) on one asio

@@ -108,18 +108,20 @@ std::string signal_name(int sig) {
 
 // Why a run that did not exit 0 failed, as {reason, message}.
 std::pair<std::string_view, std::string> failure(const Plugin& p, const exec::RunResult& r,
-                                                 const RunOptions& opt,
-                                                 std::chrono::seconds timeout) {
+                                                 const RunOptions& opt) {
+  const auto given = std::chrono::duration_cast<std::chrono::seconds>(r.time_given);
   switch (r.outcome) {
     case exec::RunOutcome::kStartFailed:
       return {"start_failed",
               tr("agent.plugins.run_start_failed", p.name, program_path(p), r.error)};
     case exec::RunOutcome::kTimedOut:
       // Cut to what the diagnosis had left, the plugin's own timeout_s is not the culprit.
-      if (timeout < std::chrono::seconds(p.collect->timeout_s)) {
-        return {"timeout", tr("agent.plugins.run_timeout_job", p.name, timeout.count())};
+      if (given < std::chrono::seconds(p.collect->timeout_s)) {
+        return {"timeout", tr("agent.plugins.run_timeout_job", p.name, given.count())};
       }
-      return {"timeout", tr("agent.plugins.run_timeout", p.name, timeout.count())};
+      return {"timeout", tr("agent.plugins.run_timeout", p.name, p.collect->timeout_s)};
+    case exec::RunOutcome::kNoTime:
+      return {"no_time", tr("agent.plugins.no_time", p.name, given.count())};
     case exec::RunOutcome::kOverflow:
       return {"overflow", tr("agent.plugins.run_overflow", p.name, opt.output_cap)};
     case exec::RunOutcome::kSignaled:
@@ -157,11 +159,9 @@ json parse_output(const Plugin& p, const exec::RunResult& r) {
           {"elapsed_ms", r.elapsed_ms}};
 }
 
-json entry_for(const Plugin& p, const exec::RunSpec& spec, const exec::RunResult& r,
-               const RunOptions& opt) {
+json entry_for(const Plugin& p, const exec::RunResult& r, const RunOptions& opt) {
   if (r.outcome == exec::RunOutcome::kExited && r.exit_code == 0) return parse_output(p, r);
-  auto [reason, message] =
-      failure(p, r, opt, std::chrono::duration_cast<std::chrono::seconds>(spec.timeout));
+  auto [reason, message] = failure(p, r, opt);
   json entry = error_entry(p.name, reason, std::move(message), r.err, r.elapsed_ms);
   if (r.outcome == exec::RunOutcome::kExited) {
     // A plugin may exit non-zero and still say why ("database down") in
@@ -212,16 +212,8 @@ Result<exec::RunSpec> spec_for(const Plugin& p, const RunOptions& opt) {
   if (missing) s.env.push_back("RDIAG_ENV_FILE_MISSING=" + p.collect->env_file);
   s.cwd = p.dir;
   s.timeout = std::chrono::seconds(p.collect->timeout_s);
-  if (opt.deadline) {
-    const auto left = std::chrono::duration_cast<std::chrono::seconds>(
-        *opt.deadline - std::chrono::steady_clock::now());
-    if (left < std::chrono::seconds(1)) {
-      return make_error(tr("agent.plugins.no_time", p.name, std::max<long long>(0, left.count())),
-                        "no_time");
-    }
-    s.timeout = std::min<std::chrono::milliseconds>(s.timeout, left);
-  }
   s.stdout_cap = opt.output_cap;  // stderr keeps the runner's 16 KiB: only its tail is shown
+  s.not_after = opt.deadline;     // the runner cuts or skips at launch
   return s;
 }
 
@@ -260,12 +252,8 @@ json run_plugins(const std::vector<Plugin>& plugins, const RunOptions& opt) {
     }
     const auto results = exec::run_all(specs, opt.parallel);
     for (std::size_t i = 0, next = 0; i < runnable.size(); ++i) {
-      if (early[i]) {
-        entries.push_back(std::move(*early[i]));
-        continue;
-      }
-      entries.push_back(entry_for(*runnable[i], specs[next], results[next], opt));
-      ++next;
+      entries.push_back(early[i] ? std::move(*early[i])
+                                 : entry_for(*runnable[i], results[next++], opt));
     }
   } catch (const std::exception&) {
     // Only memory exhaustion gets here; the entries made so far still stand.

@@ -18,9 +18,9 @@ struct RunOptions {
   std::size_t parallel = 4;
   std::size_t output_cap = 4U << 20;
   std::string lang;  // LANG and LC_ALL for the plugins; empty: C.UTF-8
-  // The job's own limit: a plugin's timeout_s is cut to the time left, and
-  // a plugin with less than a second left is not started (reason "no_time").
-  // Plugins beyond `parallel` start later than this assumes (see below).
+  // The job's own limit: when a plugin starts (a 17th when one of the first
+  // 16 ends), its timeout_s is cut to the time left, and with less than a
+  // second left it is not started (reason "no_time").
   std::optional<std::chrono::steady_clock::time_point> deadline;
 };
 

@@ -288,6 +288,27 @@ TEST_F(PluginTree, TheJobsDeadlineSkipsOrCutsPlugins) {
       << entries[0]["error"]["message"];
 }
 
+// A plugin that waits for a free slot is judged when it starts, not when
+// the run began: one at a time, hang takes its 2 s, and good then finds
+// less than a second of the diagnosis left.
+TEST_F(PluginTree, APluginThatStartsLateGetsOnlyTheTimeLeftThen) {
+  install("hang");  // timeout_s 2
+  const fs::path late = plugins_ / "zz-late";
+  fs::create_directory(late);
+  ::chmod(late.c_str(), 0755);
+  write_file(late / "plugin.json",
+             R"({"name": "zz-late", "collect": {"command": ["run.sh"], "timeout_s": 30}})", 0644);
+  write_file(late / "run.sh", "#!/bin/sh\necho '{}'\n", 0755);
+  RunOptions one_at_a_time;
+  one_at_a_time.parallel = 1;
+  one_at_a_time.deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(2600);
+  const json entries = run_plugins(discover_all(), one_at_a_time);  // hang, then zz-late
+  ASSERT_EQ(entries.size(), 2u);
+  EXPECT_EQ(by_name(entries, "hang")["error"]["reason"], "timeout") << entries.dump();
+  EXPECT_EQ(by_name(entries, "zz-late")["error"]["reason"], "no_time") << entries.dump();
+  EXPECT_TRUE(Contains(by_name(entries, "zz-late")["error"]["message"], "not started"));
+}
+
 TEST_F(PluginTree, PluginSeesOnlyStdioDescriptors) {
   install("fds");
   const json entries = run_plugins(discover_all(), {});

@@ -83,6 +83,10 @@ Result<std::size_t> LogReader::read(char* buf, std::size_t size) {
   if (gz_ != nullptr) {
     const int n = ::gzread(gz_, buf, static_cast<unsigned>(std::min(size, kMaxGzRead)));
     if (n < 0) return gz_error(path_, gz_);
+    // A stream that ends early (a file logrotate is still compressing, or a
+    // damaged one) reads as a quiet end; zlib only says so through gzerror.
+    int code = Z_OK;
+    if (n == 0 && (::gzerror(gz_, &code), code != Z_OK)) return gz_error(path_, gz_);
     return static_cast<std::size_t>(n);
   }
   for (;;) {

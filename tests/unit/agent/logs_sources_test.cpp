@@ -14,6 +14,7 @@
 #include <future>
 
 #include "agent/logs/jobs.h"
+#include "agent/logs/reader.h"
 #include "agent/logs/since.h"
 #include "agent/logs/sources.h"
 
@@ -118,6 +119,39 @@ TEST(LogsRotation, ReadsRotatedAndCompressedFilesOldestFirst) {
   EXPECT_EQ(fs::path(m[2]["file"].get<std::string>()).filename(), "app.log.2.gz");
   EXPECT_EQ(m[4]["text"], "2024-05-01 10:00:00 needle current");
   EXPECT_EQ((*r)["summary"]["files"], 5);
+}
+
+// A .gz that ends early (logrotate still compressing it, or damaged) is an
+// error naming the file, not a quietly shorter log; the whole one reads.
+TEST(LogsRotation, TruncatedGzipIsAnErrorNotAShortLog) {
+  TempDir dir;
+  std::string text;
+  for (int i = 0; i < 20000; ++i) text += "2024-05-01 10:00:00 line " + std::to_string(i) + "\n";
+  const std::string whole = dir.file("app.log.1", text);
+  ASSERT_EQ(std::system(("gzip -k " + whole).c_str()), 0);
+  const auto size = fs::file_size(whole + ".gz");
+  fs::copy_file(whole + ".gz", dir.path() + "/cut.log.gz");
+  fs::resize_file(dir.path() + "/cut.log.gz", size / 2);
+
+  auto read_all = [](const std::string& path) -> Result<std::string> {
+    auto reader = LogReader::open(path, true);
+    if (!reader) return reader.error();
+    std::string out;
+    char buf[4096];
+    for (;;) {
+      auto n = reader->read(buf, sizeof buf);
+      if (!n) return n.error();
+      if (*n == 0) return out;
+      out.append(buf, *n);
+    }
+  };
+  auto good = read_all(whole + ".gz");
+  ASSERT_TRUE(good) << good.error().message;
+  EXPECT_EQ(*good, text);
+  auto cut = read_all(dir.path() + "/cut.log.gz");
+  ASSERT_FALSE(cut) << "read " << cut->size() << " bytes of a truncated file as complete";
+  EXPECT_NE(cut.error().message.find("cut.log.gz"), std::string::npos) << cut.error().message;
+  EXPECT_EQ(cut.error().reason, "unreadable");
 }
 
 TEST(LogsRotation, SkipsFilesNotModifiedSince) {

@@ -46,8 +46,8 @@ json base_job(const AgentConfig& config, std::string_view kind) {
 
 json job_failed(const Error& e) {
   // The worker's own refusals of what the engineer asked for.
-  for (const char* reason :
-       {"unknown_collector", "unknown_source", "unknown_rule", "bad_pattern", "bad_job"}) {
+  for (const char* reason : {"unknown_collector", "unknown_source", "unknown_rule", "bad_pattern",
+                             "too_costly", "bad_job"}) {
     if (e.reason == reason) return fail(rpc::kInvalidParams, e.reason, e.message);
   }
   if (e.reason == "too_many_jobs") return fail(rpc::kLimitExceeded, e.reason, e.message);

@@ -23,7 +23,11 @@ Result<redact::Engine> build_redactor(const nlohmann::json& config_rules,
     for (const auto& r : p.redact) extra.push_back({p.name + ":" + r.name, r.pattern});
   }
   auto engine = redact::Engine::build(scan_rules, extra);
-  if (!engine) return make_error(engine.error().message, "bad_config");
+  if (!engine) {
+    // A broken installation is not the configuration's fault.
+    const bool install = engine.error().reason == "compile_unavailable";
+    return make_error(engine.error().message, install ? "compile_unavailable" : "bad_config");
+  }
   return engine;
 }
 

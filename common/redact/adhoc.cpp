@@ -32,7 +32,7 @@ Result<AdHoc> compile_adhoc(const std::vector<std::string>& patterns) {
     }
     if (failure.whole) {
       return make_error(i18n::tr("common.redact.compile_failed", failure.message),
-                        "compile_failed");
+                        failure.reason.empty() ? "too_costly" : failure.reason);
     }
     return make_error(
         i18n::tr("common.redact.bad_adhoc", failure.index + 1,

@@ -145,7 +145,7 @@ Result<std::shared_ptr<const detail::EngineCore>> Builder::finish() {
     }
     if (failure.whole) {
       return make_error(i18n::tr("common.redact.compile_failed", failure.message),
-                        "compile_failed");
+                        failure.reason.empty() ? "too_costly" : failure.reason);
     }
     return rejected_entry(failure.index, failure.message);
   }

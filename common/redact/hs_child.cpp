@@ -14,13 +14,15 @@
 namespace rdiag::redact::detail {
 namespace {
 
-bool read_all(int fd, std::string& out) {
+// The whole request, if it is at most max bytes.
+bool read_all(int fd, std::string& out, std::size_t max) {
   char chunk[64 * 1024];
   for (;;) {
     const ssize_t n = ::read(fd, chunk, sizeof chunk);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return false;
     if (n == 0) return true;
+    if (out.size() + static_cast<std::size_t>(n) > max) return false;
     out.append(chunk, static_cast<std::size_t>(n));
   }
 }
@@ -58,13 +60,16 @@ struct Reader {
 
 int serve_compile(int in_fd, int out_fd) {
   std::string request;
-  if (!read_all(in_fd, request) || request.size() < kHelperMagicSize ||
+  if (!read_all(in_fd, request, kHelperMaxRequestBytes) || request.size() < kHelperMagicSize ||
       request.compare(0, kHelperMagicSize, kHelperMagic, kHelperMagicSize) != 0) {
     return 2;
   }
   Reader r{request, kHelperMagicSize};
   std::uint32_t count = 0;
   if (!r.u32(&count) || count == 0 || count > kHelperMaxExpressions) return 2;
+  // Every expression takes at least its two u32s: no allocation for more
+  // expressions than the request can hold.
+  if (count > (request.size() - r.pos) / (2 * sizeof(std::uint32_t))) return 2;
   std::vector<std::string> patterns(count);
   std::vector<unsigned> flags(count);
   std::vector<unsigned> ids(count);

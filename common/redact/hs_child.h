@@ -25,6 +25,7 @@ inline constexpr char kHelperError = 'E';
 // Bounds the helper checks before it allocates anything for a request.
 inline constexpr std::uint32_t kHelperMaxExpressions = 100000;
 inline constexpr std::uint32_t kHelperMaxPatternBytes = 1U << 20;
+inline constexpr std::size_t kHelperMaxRequestBytes = std::size_t{64} << 20;
 
 // The helper's whole life: reads the request from in_fd, compiles, writes
 // the answer to out_fd. Returns the exit status: 0 when an answer was

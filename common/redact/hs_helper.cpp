@@ -45,12 +45,16 @@ void put_u32(std::string& out, std::uint32_t v) {
   out.append(reinterpret_cast<const char*>(&v), sizeof v);
 }
 
-[[noreturn]] void exec_helper(int exe, int in, int out, char* const* envp) noexcept {
+[[noreturn]] void exec_helper(int exe, int in, int out, char* const* envp, pid_t parent) noexcept {
   sigset_t none;
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
   ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  if (::getppid() != parent) ::_exit(126);  // the worker died before the line above
   if (::dup2(in, 0) < 0 || ::dup2(out, 1) < 0) ::_exit(126);
+  // dup2 onto itself keeps close-on-exec: clear it (a caller whose 0 or 1 is
+  // already the memory file).
+  if (::fcntl(0, F_SETFD, 0) != 0 || ::fcntl(1, F_SETFD, 0) != 0) ::_exit(126);
   // The worker's socket to the monitor and whatever else it holds stay here;
   // the helper's own executable is still reachable through `exe` by exec.
   if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) ::_exit(126);
@@ -68,11 +72,29 @@ void put_u32(std::string& out, std::uint32_t v) {
   ::_exit(127);
 }
 
-detail::HsDatabase::Failure whole(std::string message) {
+detail::HsDatabase::Failure whole(std::string message, const char* reason = "compile_unavailable") {
   detail::HsDatabase::Failure f;
   f.whole = true;
+  f.reason = reason;
   f.message = std::move(message);
   return f;
+}
+
+// A helper that died: the limit it hit, in words, where the signal says.
+detail::HsDatabase::Failure killed(int sig) {
+  switch (sig) {
+    case SIGXCPU:
+    case SIGKILL:
+      return whole(i18n::tr("common.redact.helper_cpu", kHelperCpuSeconds), "too_costly");
+    case SIGXFSZ:
+      return whole(i18n::tr("common.redact.helper_size", kHelperAnswerBytes >> 20), "too_costly");
+    case SIGABRT:
+    case SIGSEGV:
+    case SIGBUS:
+      return whole(i18n::tr("common.redact.helper_memory", sig, kHelperMemory >> 30), "too_costly");
+    default:
+      return whole(i18n::tr("common.redact.helper_signal", sig));
+  }
 }
 
 }  // namespace
@@ -116,8 +138,9 @@ hs_database_t* compile_with_helper(int exe, const std::vector<const char*>& patt
   for (std::string& e : env) envp.push_back(e.data());
   envp.push_back(nullptr);
 
+  const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
-  if (pid == 0) exec_helper(exe, in.get(), out.get(), envp.data());
+  if (pid == 0) exec_helper(exe, in.get(), out.get(), envp.data(), parent);
   if (pid < 0) {
     *failure = whole(i18n::tr("common.redact.helper_start", errno_text(errno)));
     return nullptr;
@@ -127,7 +150,13 @@ hs_database_t* compile_with_helper(int exe, const std::vector<const char*>& patt
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   if (WIFSIGNALED(status)) {
-    *failure = whole(i18n::tr("common.redact.helper_signal", WTERMSIG(status)));
+    *failure = killed(WTERMSIG(status));
+    return nullptr;
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 2) {  // serve_compile's own bounds
+    *failure = whole(i18n::tr("common.redact.helper_refused", detail::kHelperMaxExpressions,
+                              detail::kHelperMaxPatternBytes >> 20),
+                     "too_costly");
     return nullptr;
   }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
@@ -150,7 +179,7 @@ hs_database_t* compile_with_helper(int exe, const std::vector<const char*>& patt
     std::memcpy(&index, answer.data() + 1, sizeof index);
     failure->message = answer.substr(1 + sizeof index);
     if (index < 0 || static_cast<std::size_t>(index) >= patterns.size()) {
-      *failure = whole(failure->message);
+      *failure = whole(failure->message, "too_costly");  // Vectorscan's "out of memory" and kin
     } else {
       failure->index = static_cast<std::size_t>(index);
     }

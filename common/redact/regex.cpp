@@ -42,6 +42,7 @@ hs_database_t* compile_once(const std::vector<HsDatabase::Expr>& exprs,
   failure->message = err->message;
   if (err->expression < 0) {
     failure->whole = true;
+    failure->reason = "too_costly";
   } else {
     failure->index = static_cast<std::size_t>(err->expression);
   }

@@ -66,9 +66,12 @@ class HsDatabase {
   struct Failure {
     std::size_t index = 0;  // which expression
     std::string message;    // Vectorscan's own words
-    // No one expression's fault: the compiler itself failed (out of memory,
-    // or its helper process ended without an answer); message says how.
+    // No one expression's fault: the compiler itself failed; message says
+    // how. reason: "too_costly" (out of memory, or the helper hit a limit:
+    // the patterns ask too much) or "compile_unavailable" (the helper could
+    // not be run or gave no usable answer: an installation problem).
     bool whole = false;
+    std::string reason;
   };
   static std::optional<HsDatabase> build(const std::vector<Expr>& exprs, Failure* failure);
 

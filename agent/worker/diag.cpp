@@ -308,7 +308,9 @@ Result<json> run_diag_job(const json& job, const Progress& progress) {
 Clock::time_point job_deadline(const json& job, Clock::time_point start) {
   std::chrono::milliseconds budget = kDefaultBudget;
   if (auto it = job.find("budget_ms"); it != job.end() && it->is_number_integer()) {
-    budget = std::chrono::milliseconds(std::max<std::int64_t>(0, it->get<std::int64_t>()));
+    // Bounded, so the sum below cannot overflow: no job is given a day.
+    budget = std::chrono::milliseconds(
+        std::clamp<std::int64_t>(it->get<std::int64_t>(), 0, kDefaultBudget.count() * 144));
   }
   return start + std::max<std::chrono::milliseconds>(budget - kAnswerMargin, {});
 }

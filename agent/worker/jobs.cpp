@@ -56,7 +56,15 @@ std::string helper_path(const char* name) {
 struct Executables {
   int worker;
   int compile;
+  // Log lines written as they are (no formatting is safe after fork) when
+  // the exec or the switch to the worker's account fails.
+  std::string_view exec_failed;
+  std::string_view demote_failed;
 };
+
+void say(std::string_view line) noexcept {
+  (void)!::write(STDERR_FILENO, line.data(), line.size());
+}
 
 // Between fork and exec: async-signal-safe calls only. Descriptor 3 is the
 // socket, 4 the compile helper's executable, 0 and 1 are /dev/null, 2 stays
@@ -81,16 +89,19 @@ struct Executables {
   // Whatever whoever started the agent left open does not reach the worker
   // (w is needed until the exec itself, which closes it).
   if (::close_range(kCompileFd + 1, ~0U, CLOSE_RANGE_CLOEXEC) != 0) ::_exit(71);
-  if (account != nullptr && !become(*account)) ::_exit(72);
+  if (account != nullptr && !become(*account)) {
+    say(exe.demote_failed);
+    ::_exit(72);
+  }
   if (::chdir("/") != 0) ::_exit(71);
   char arg0[] = "rdiag-worker";
   char* argv[] = {arg0, nullptr};
   ::syscall(SYS_execveat, w, "", argv, envp, AT_EMPTY_PATH);
+  say(exe.exec_failed);
   ::_exit(71);
 }
 
-Result<UniqueFd> open_executable(const char* name) {
-  const std::string path = helper_path(name);
+Result<UniqueFd> open_executable(const std::string& path) {
   UniqueFd fd(::open(path.c_str(), O_PATH | O_CLOEXEC));
   if (fd.get() < 0) {
     return worker_error("no_worker",
@@ -153,7 +164,25 @@ struct Jobs::Job {
   }
 };
 
-Jobs::Jobs(JobOptions options) : options_(std::move(options)) {}
+Jobs::Jobs(JobOptions options) : options_(std::move(options)) {
+  // At start-up, so an upgrade that replaces the files while the agent runs
+  // still gives it the workers of its own version (the error, if any, is
+  // reported by the first job).
+  (void)open_executables();
+}
+
+Result<void> Jobs::open_executables() {
+  if (exe_.worker.get() >= 0) return {};
+  const std::string worker_path = helper_path("rdiag-worker");
+  auto w = open_executable(worker_path);
+  if (!w) return w.error();
+  auto c = open_executable(helper_path("rdiag-compile"));
+  if (!c) return c.error();
+  exe_.worker = std::move(*w);
+  exe_.compile = std::move(*c);
+  exe_.worker_path = worker_path;
+  return {};
+}
 
 Jobs::~Jobs() {
   for (auto& [id, job] : jobs_) ::kill(job->pid, SIGTERM);
@@ -192,16 +221,8 @@ Result<std::uint64_t> Jobs::start(const json& job) {
     if (!a) return a.error();
     account = std::move(*a);
   }
-  // Opened once, while we are root, and kept: an upgrade that replaces the
-  // files mid-run still gives this agent the workers of its own version.
-  if (exe_.worker.get() < 0) {
-    auto w = open_executable("rdiag-worker");
-    if (!w) return w.error();
-    auto c = open_executable("rdiag-compile");
-    if (!c) return c.error();
-    exe_.worker = std::move(*w);
-    exe_.compile = std::move(*c);
-  }
+  // Opened while we are root (at start-up; again here if that failed).
+  if (auto opened = open_executables(); !opened) return opened.error();
   std::vector<std::string> env = worker_env();
   std::vector<char*> envp;
   for (std::string& e : env) envp.push_back(e.data());
@@ -210,10 +231,14 @@ Result<std::uint64_t> Jobs::start(const json& job) {
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
     return worker_error("no_socket", i18n::tr("agent.worker.no_socket", errno_text(errno)));
   }
+  const std::string exec_failed =
+      "rdiag-agent: " + i18n::tr("agent.worker.exec_failed", exe_.worker_path) + "\n";
+  const std::string demote_failed =
+      "rdiag-agent: " + i18n::tr("agent.worker.demote_failed", options_.account) + "\n";
   const pid_t pid = ::fork();
   if (pid == 0) {
     exec_worker(sv[1], account ? &*account : nullptr, envp.data(),
-                {exe_.worker.get(), exe_.compile.get()});
+                {exe_.worker.get(), exe_.compile.get(), exec_failed, demote_failed});
   }
   ::close(sv[1]);
   if (pid < 0) {

@@ -84,10 +84,13 @@ class Jobs {
   void reap();
 
   JobOptions options_;
-  // rdiag-worker and rdiag-compile, opened (O_PATH) at the first job.
+  Result<void> open_executables();
+
+  // rdiag-worker and rdiag-compile, opened (O_PATH) when Jobs is made.
   struct Executables {
     UniqueFd worker;
     UniqueFd compile;
+    std::string worker_path;
   };
   Executables exe_;
   std::uint64_t next_id_ = 1;

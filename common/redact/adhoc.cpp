@@ -27,13 +27,7 @@ Result<AdHoc> compile_adhoc(const std::vector<std::string>& patterns) {
   detail::HsDatabase::Failure failure;
   auto db = detail::HsDatabase::build(exprs, &failure);
   if (!db) {
-    if (failure.message.empty()) {
-      return make_error(i18n::tr("common.redact.no_memory"), "no_memory");
-    }
-    if (failure.whole) {
-      return make_error(i18n::tr("common.redact.compile_failed", failure.message),
-                        failure.reason.empty() ? "too_costly" : failure.reason);
-    }
+    if (auto general = detail::HsDatabase::general_error(failure)) return *general;
     return make_error(
         i18n::tr("common.redact.bad_adhoc", failure.index + 1,
                  sanitize_utf8(patterns[failure.index]), "Vectorscan", failure.message),

@@ -140,13 +140,7 @@ Result<std::shared_ptr<const detail::EngineCore>> Builder::finish() {
   HsDatabase::Failure failure;
   auto db = HsDatabase::build(exprs_, &failure);
   if (!db) {
-    if (failure.message.empty()) {
-      return make_error(i18n::tr("common.redact.no_memory"), "no_memory");
-    }
-    if (failure.whole) {
-      return make_error(i18n::tr("common.redact.compile_failed", failure.message),
-                        failure.reason.empty() ? "too_costly" : failure.reason);
-    }
+    if (auto general = HsDatabase::general_error(failure)) return *general;
     return rejected_entry(failure.index, failure.message);
   }
   core_->db = std::move(*db);

@@ -2,6 +2,8 @@
 
 #include <array>
 
+#include "common/i18n.h"
+
 namespace rdiag::redact::detail {
 namespace {
 
@@ -100,6 +102,13 @@ std::optional<Match> Pcre::find(std::string_view text, std::size_t from, MatchDa
 bool Pcre::matches(std::string_view text, MatchData& md) const {
   return pcre2_match(code_.get(), reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(), 0,
                      PCRE2_NO_UTF_CHECK, md.get(), nullptr) >= 0;
+}
+
+std::optional<Error> HsDatabase::general_error(const Failure& failure) {
+  if (failure.message.empty()) return make_error(i18n::tr("common.redact.no_memory"), "no_memory");
+  if (!failure.whole) return std::nullopt;
+  return make_error(i18n::tr("common.redact.compile_failed", failure.message),
+                    failure.reason.empty() ? "too_costly" : failure.reason);
 }
 
 std::optional<HsDatabase> HsDatabase::build(const std::vector<Expr>& exprs, Failure* failure) {

@@ -16,6 +16,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/result.h"
+
 namespace rdiag::redact::detail {
 
 struct Span {
@@ -74,6 +76,10 @@ class HsDatabase {
     std::string reason;
   };
   static std::optional<HsDatabase> build(const std::vector<Expr>& exprs, Failure* failure);
+  // The error for a failure that names no expression (out of memory, or the
+  // compiler as a whole failed); nullopt when one expression is to blame,
+  // which the caller words with its own name for it.
+  static std::optional<Error> general_error(const Failure& failure);
 
   // A scratch space for one thread or one scan; nullptr on allocation failure.
   std::shared_ptr<hs_scratch_t> new_scratch() const;

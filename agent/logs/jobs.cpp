@@ -50,14 +50,6 @@ struct Common {
   json redact;
 };
 
-plugins::Discovery discover_for(const json& job) {
-  std::vector<std::string> dirs;
-  for (const json& d : job.value("plugins_dirs", json::array())) {
-    if (d.is_string()) dirs.push_back(d.get<std::string>());
-  }
-  return plugins::discover(dirs, job.value("trusted_uid", uid_t{0}));
-}
-
 // Plugins, agent.json's sources and the plugins' sources, as every log job needs them.
 Result<Common> load(const json& job, const plugins::Discovery& found) {
   auto config = parse_config_logs(job.value("logs", json::array()));
@@ -102,7 +94,7 @@ Result<json> scan_job(const json& job, const plugins::Discovery& found,
 }
 
 Result<json> tail_job(const json& job) {
-  auto c = load(job, discover_for(job));
+  auto c = load(job, plugins::discover_for_job(job));
   if (!c) return c.error();
   if (!job.contains("source") || !job["source"].is_string()) {
     return bad_job(i18n::tr("agent.logs.want_source"));
@@ -129,8 +121,9 @@ Result<json> guarded(const json& job, F&& run) {
 
 Result<json> run_logs_scan_job(const json& job, const Progress& progress) {
   const auto deadline = job_deadline(job, std::chrono::steady_clock::now());
-  return guarded(job,
-                 [&] { return scan_job(job, discover_for(job), nullptr, deadline, progress); });
+  return guarded(job, [&] {
+    return scan_job(job, plugins::discover_for_job(job), nullptr, deadline, progress);
+  });
 }
 
 Result<json> run_logs_scan_with(const json& job, const plugins::Discovery& found,

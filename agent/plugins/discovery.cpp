@@ -235,4 +235,14 @@ Result<std::vector<std::string>> read_env_file(const std::string& path, uid_t tr
   return env;
 }
 
+Discovery discover_for_job(const nlohmann::json& job) {
+  std::vector<std::string> dirs;
+  if (auto it = job.find("plugins_dirs"); it != job.end() && it->is_array()) {
+    for (const nlohmann::json& d : *it) {
+      if (d.is_string()) dirs.push_back(d.get<std::string>());
+    }
+  }
+  return discover(dirs, job.value("trusted_uid", uid_t{0}));
+}
+
 }  // namespace rdiag::agent::plugins

@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,10 @@ struct Discovery {
 // root / chmod go-w). A missing plugins dir is not an error. Duplicate plugin
 // names: the first dir wins, the later one is refused. Never throws.
 Discovery discover(const std::vector<std::string>& dirs, uid_t trusted_uid);
+
+// The same for a worker job: its "plugins_dirs" (strings; anything else is
+// skipped) and "trusted_uid" (0 when absent), as agent/rpc_worker.cpp sets them.
+Discovery discover_for_job(const nlohmann::json& job);
 
 // env_file: KEY=VALUE lines, '#' comments, blank lines; keys ^[A-Z_][A-Z0-9_]*$;
 // the value is everything after the first '=', verbatim (no quotes, no

@@ -256,8 +256,7 @@ Result<json> run_diag_job(const json& job, const Progress& progress) {
   const std::vector<std::string> names = strings_of(job, "collectors");
   // Unknown collector names are refused before anything runs.
   if (auto known = collect::check_names(names); !known) return known.error();
-  plugins::Discovery found =
-      plugins::discover(strings_of(job, "plugins_dirs"), job.value("trusted_uid", uid_t{0}));
+  plugins::Discovery found = plugins::discover_for_job(job);
 
   // The collectors wait out their CPU sample on a thread of their own while
   // this one builds the redaction engine, runs the plugins and scans the
